@@ -1,0 +1,101 @@
+import pytest
+import torch
+
+from wdualmine.controls import FusionControls
+from wdualmine.network import WDualMineNet, count_parameters
+from wdualmine.network.residual import plain_average
+
+
+@pytest.fixture(scope="module")
+def net():
+    torch.manual_seed(0)
+    return WDualMineNet().eval()
+
+
+def pair(n=2, size=32, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    a = torch.rand(n, 1, size, size, generator=g)
+    b = torch.rand(n, 1, size, size, generator=g)
+    a[..., :6, :] = 0  # a background band where both inputs are 0
+    b[..., :6, :] = 0
+    return a, b
+
+
+def test_small_model():
+    assert count_parameters(WDualMineNet()) < 2_000_000
+
+
+@torch.inference_mode()
+def test_outputs_have_input_shape_and_ranges(net):
+    a, b = pair()
+    out = net(a, b)
+    for name in ("fused", "base", "residual", "reliability_a", "reliability_b", "arbitration"):
+        assert getattr(out, name).shape == a.shape, name
+    assert out.fused.min() >= 0 and out.fused.max() <= 1
+    assert torch.allclose(out.reliability_a + out.reliability_b, torch.ones_like(a))
+    assert ((out.arbitration >= 0) & (out.arbitration <= 1)).all()
+    assert out.residual.abs().max() <= net.config.residual_bound + 1e-6
+
+
+@torch.inference_mode()
+def test_background_stays_exactly_zero(net):
+    a, b = pair()
+    out = net(a, b, FusionControls(detail_strength=2.0, arbitration_bias=4.0))
+    assert torch.count_nonzero(out.fused[..., :6, :]) == 0
+
+
+@torch.inference_mode()
+def test_untrained_reliability_is_an_exact_average(net):
+    a, b = pair()
+    assert torch.equal(net(a, b).reliability_a, torch.full_like(a, 0.5))
+
+
+@torch.inference_mode()
+def test_zero_detail_gives_the_base_average(net):
+    a, b = pair()
+    out = net(a, b, FusionControls(detail_strength=0.0))
+    assert torch.allclose(out.fused, plain_average(a, b))
+
+
+@torch.inference_mode()
+def test_encode_decode_equals_forward(net):
+    a, b = pair()
+    controls = FusionControls(detail_strength=1.5, reliability_bias=0.5, arbitration_bias=-1.0)
+    assert torch.equal(net(a, b, controls).fused, net.decode(net.encode(a, b), controls).fused)
+
+
+@torch.inference_mode()
+def test_controls_move_the_maps_the_right_way(net):
+    a, b = pair()
+    encoded = net.encode(a, b)
+    towards_a = net.decode(encoded, FusionControls(reliability_bias=1.0))
+    towards_b = net.decode(encoded, FusionControls(reliability_bias=-1.0))
+    assert (towards_a.reliability_a > 0.5).all() and (towards_b.reliability_a < 0.5).all()
+    wavelet = net.decode(encoded, FusionControls(arbitration_bias=2.0)).arbitration
+    spatial = net.decode(encoded, FusionControls(arbitration_bias=-2.0)).arbitration
+    # (a sigmoid saturates to exactly 1 in float32 on strong edges, hence >=)
+    assert (wavelet >= spatial).all() and (wavelet > spatial).float().mean() > 0.5
+
+
+def test_rejects_sizes_the_network_cannot_take(net):
+    with pytest.raises(ValueError, match="multiples of 8"):
+        net(torch.rand(1, 1, 30, 32), torch.rand(1, 1, 30, 32))
+    with pytest.raises(ValueError, match="one shape"):
+        net(torch.rand(1, 1, 32, 32), torch.rand(1, 1, 40, 32))
+
+
+def test_trains_end_to_end():
+    """Every component receives gradient (none is dead weight)."""
+    torch.manual_seed(1)
+    net = WDualMineNet()
+    # move the zero-initialised heads off zero so gradients reach the layers behind them
+    with torch.no_grad():
+        for p in net.parameters():
+            if p.abs().sum() == 0:
+                p.normal_(0, 0.01)
+    a, b = pair(size=32)
+    net(a, b).fused.sum().backward()
+    for name in ("encoder", "reliability", "spatial_expert", "wavelet_expert", "arbiter"):
+        grads = [p.grad for n, p in net.named_parameters() if n.startswith(name)]
+        assert grads and all(g is not None for g in grads), name
+        assert sum(float(g.abs().sum()) for g in grads) > 0, name

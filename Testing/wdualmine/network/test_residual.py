@@ -1,0 +1,45 @@
+import torch
+
+from wdualmine.network.residual import ResidualToAverage, foreground_mask, plain_average, zscored_average
+
+
+def test_zscored_average_equals_plain_when_scales_match():
+    a, b = torch.rand(2, 1, 8, 8), torch.rand(2, 1, 8, 8)
+    scales = torch.full((2, 2), 0.3)
+    assert torch.allclose(zscored_average(a, b, scales), plain_average(a, b))
+
+
+def test_zscored_average_keeps_zero_background_and_reaches_the_cc_ceiling():
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.rand(1, 1, 16, 16, generator=g), 3 * torch.rand(1, 1, 16, 16, generator=g)
+    a[..., :4, :], b[..., :4, :] = 0, 0
+    z = zscored_average(a, b)
+    assert torch.count_nonzero(z[..., :4, :]) == 0
+
+    def corr(x, y):
+        x, y = x.flatten() - x.mean(), y.flatten() - y.mean()
+        return float((x @ y) / (x.norm() * y.norm()))
+
+    rho = corr(a, b)
+    ceiling = ((1 + rho) / 2) ** 0.5
+    assert abs(0.5 * (corr(z, a) + corr(z, b)) - ceiling) < 1e-5
+    assert 0.5 * (corr(plain_average(a, b), a) + corr(plain_average(a, b), b)) <= ceiling + 1e-6
+
+
+def test_residual_is_bounded_masked_and_scaled_by_strength():
+    head = ResidualToAverage(bound=0.2)
+    base = torch.full((1, 1, 4, 4), 0.5)
+    raw = torch.full_like(base, 100.0)
+    mask = torch.ones_like(base)
+    mask[..., 0, :] = 0
+    fused, residual = head(base, raw, mask, strength=0.5)
+    assert torch.allclose(residual[..., 1:, :], torch.full((3, 4), 0.2))
+    assert torch.count_nonzero(residual[..., 0, :]) == 0
+    assert torch.allclose(fused[..., 1:, :], torch.full((3, 4), 0.6))
+    assert torch.count_nonzero(fused[..., 0, :]) == 0
+
+
+def test_foreground_mask():
+    a = torch.tensor([[[[0.0, 0.5, 0.0]]]])
+    b = torch.tensor([[[[0.0, 0.0, 0.9]]]])
+    assert foreground_mask(a, b).flatten().tolist() == [0.0, 1.0, 1.0]

@@ -1,0 +1,157 @@
+"""The command line end to end with the shipped weights, including every bad-input case of the engine issue."""
+
+import json
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+import torch
+
+from wdualmine.cli import main
+
+
+def write(path, array, spacing=None, origin=None, vector=False):
+    image = sitk.GetImageFromArray(array, isVector=vector)
+    if spacing:
+        image.SetSpacing(spacing)
+    if origin:
+        image.SetOrigin(origin)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sitk.WriteImage(image, str(path))
+    return path
+
+
+@pytest.fixture
+def slices(tmp_path, phantom):
+    grey_a = (phantom((3, 64, 64), seed=1, functional=True)[1] / 16).clip(0, 255).astype(np.uint8)
+    grey_b = (phantom((3, 64, 64), seed=2)[1] / 3.5).clip(0, 255).astype(np.uint8)
+    rgb = np.stack([grey_a, (grey_a * 0.6).astype(np.uint8), (255 - grey_a) * (grey_a > 0)], axis=-1).astype(np.uint8)
+    return {
+        "ct": write(tmp_path / "ct.png", grey_a),
+        "pet_rgb": write(tmp_path / "pet.png", rgb, vector=True),
+        "mri": write(tmp_path / "mri.png", grey_b),
+    }
+
+
+@pytest.fixture
+def volumes(tmp_path, phantom):
+    return {
+        "pet": write(tmp_path / "pet.nrrd", phantom((20, 24, 28), seed=1, functional=True).astype(np.uint16), (3.0, 3.0, 3.0), (-40.0, -34.0, -28.0)),
+        "mri": write(tmp_path / "mri.nii.gz", phantom((30, 36, 42), seed=2).astype(np.int16), (2.0, 2.0, 2.0), (-41.0, -35.0, -29.0)),
+    }
+
+
+def run(capsys, *args):
+    code = main([str(a) for a in args])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_fuse_grey_2d_with_maps(tmp_path, slices, capsys):
+    code, out, err = run(capsys, "fuse", slices["ct"], slices["mri"], "-o", tmp_path / "out" / "f.png", "--task", "ct", "--maps", "--device", "cpu")
+    assert code == 0, err
+    written = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert written == ["f.png", "f_arbitration.png", "f_reliability_a.png", "f_reliability_b.png"]
+    fused = sitk.ReadImage(str(tmp_path / "out" / "f.png"))
+    assert fused.GetNumberOfComponentsPerPixel() == 1 and fused.GetSize() == (64, 64)
+    assert sitk.GetArrayFromImage(fused).max() > 0
+
+
+def test_fuse_rgb_2d_gives_rgb(tmp_path, slices, capsys):
+    code, _, _ = run(capsys, "fuse", slices["pet_rgb"], slices["mri"], "-o", tmp_path / "f.png", "--task", "pet")
+    assert code == 0
+    assert sitk.ReadImage(str(tmp_path / "f.png")).GetNumberOfComponentsPerPixel() == 3
+
+
+def test_fuse_3d_different_grids_keeps_a_geometry_and_format(tmp_path, volumes, capsys):
+    code, _, _ = run(capsys, "fuse", volumes["pet"], volumes["mri"], "-o", tmp_path / "out" / "fused.nrrd", "--task", "pet", "--maps", "--detail", "1.5")
+    assert code == 0
+    pet = sitk.ReadImage(str(volumes["pet"]))
+    for name in ("fused", "fused_reliability_a", "fused_reliability_b", "fused_arbitration"):
+        out = sitk.ReadImage(str(tmp_path / "out" / f"{name}.nrrd"))
+        assert out.GetSize() == pet.GetSize() and out.GetSpacing() == pet.GetSpacing() and out.GetOrigin() == pet.GetOrigin()
+    # on B's grid, in B's place
+    code, _, _ = run(capsys, "fuse", volumes["pet"], volumes["mri"], "-o", tmp_path / "onmri.nii.gz", "--task", "pet", "--reference", "b")
+    assert code == 0 and sitk.ReadImage(str(tmp_path / "onmri.nii.gz")).GetSize() == (42, 36, 30)
+
+
+def test_fuse_folders_writes_a_folder(tmp_path, slices, capsys):
+    for name in ("001.png", "002.png"):
+        (tmp_path / "A").mkdir(exist_ok=True)
+        (tmp_path / "B").mkdir(exist_ok=True)
+        (tmp_path / "A" / name).write_bytes(slices["ct"].read_bytes())
+        (tmp_path / "B" / name).write_bytes(slices["mri"].read_bytes())
+    code, out, _ = run(capsys, "fuse", tmp_path / "A", tmp_path / "B", "-o", tmp_path / "F", "--task", "ct")
+    assert code == 0 and "fused 2 pairs" in out
+    assert sorted(p.name for p in (tmp_path / "F").iterdir()) == ["001.png", "002.png"]
+
+
+def bad_cases(tmp_path, slices, volumes):
+    text = tmp_path / "notes.png"
+    text.write_text("not an image")
+    far = write(tmp_path / "far.nrrd", np.ones((8, 8, 8), np.float32), origin=(900.0, 0.0, 0.0))
+    four_d = tmp_path / "series.nii.gz"
+    sitk.WriteImage(sitk.Image([8, 8, 4, 2], sitk.sitkFloat32), str(four_d))
+    vector = write(tmp_path / "vector.nrrd", np.zeros((8, 8, 8, 3), np.float32), vector=True)
+    garbage = tmp_path / "weights.pt"
+    garbage.write_bytes(b"\x00garbage")
+    (tmp_path / "FA").mkdir()
+    (tmp_path / "FB").mkdir()
+    (tmp_path / "FA" / "001.png").write_bytes(slices["ct"].read_bytes())
+    (tmp_path / "FB" / "002.png").write_bytes(slices["mri"].read_bytes())
+    return {
+        "missing file": ([tmp_path / "absent.png", slices["mri"]], "absent.png: no such file"),
+        "not an image": ([text, slices["mri"]], "notes.png: cannot be read as an image"),
+        "same file": ([slices["mri"], slices["mri"]], "are the same image"),
+        "2d with 3d": ([slices["ct"], volumes["mri"]], "is 2-D but .* is 3-D"),
+        "no overlap": ([volumes["pet"], far], "do not overlap in physical space"),
+        "4d": ([four_d, volumes["mri"]], "is 4-D"),
+        "vector": ([vector, volumes["mri"]], "3 components per voxel"),
+        "unmatched folders": ([tmp_path / "FA", tmp_path / "FB"], "only in .*FA: 001.png; only in .*FB: 002.png"),
+        "corrupt weights": ([slices["ct"], slices["mri"], "--weights", garbage], "weights.pt is not a usable W-DUALMINE checkpoint"),
+        "detail out of range": ([slices["ct"], slices["mri"], "--detail", "5"], r"detail_strength must be a number in \[0.0, 2.0\]"),
+    }
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["missing file", "not an image", "same file", "2d with 3d", "no overlap", "4d", "vector", "unmatched folders", "corrupt weights", "detail out of range"],
+)
+def test_bad_input_gets_one_clear_line_and_no_output(tmp_path, slices, volumes, capsys, case):
+    args, message = bad_cases(tmp_path, slices, volumes)[case]
+    snapshot = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    code, out, err = run(capsys, "fuse", *args[:2], "-o", tmp_path / "out" / "f.nrrd", "--task", "ct", *args[2:])
+    assert code == 2
+    assert err.startswith("wdualmine fuse: error: ") and len(err.strip().splitlines()) == 1
+    import re
+
+    assert re.search(message, err), err
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+    assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file() and "out" not in p.parts} == snapshot
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA device is present")
+def test_cuda_requested_but_absent(tmp_path, slices, capsys):
+    code, _, err = run(capsys, "fuse", slices["ct"], slices["mri"], "-o", tmp_path / "f.png", "--task", "ct", "--device", "cuda")
+    assert code == 2 and "no CUDA device is available" in err and not (tmp_path / "f.png").exists()
+
+
+def test_constant_image_fuses_with_a_warning_and_black_background(tmp_path, slices, capsys):
+    zeros = write(tmp_path / "zeros.png", np.zeros((64, 64), np.uint8))
+    code, _, err = run(capsys, "fuse", zeros, slices["mri"], "-o", tmp_path / "f.png", "--task", "ct")
+    assert code == 0 and "is constant (0)" in err
+    fused = sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "f.png")))
+    mri = sitk.GetArrayFromImage(sitk.ReadImage(str(slices["mri"])))
+    assert np.all(fused[mri == 0] == 0)
+
+
+def test_task_must_be_known(tmp_path, slices, capsys):
+    code, _, err = run(capsys, "fuse", slices["ct"], slices["mri"], "-o", tmp_path / "f.png")
+    assert code == 2 and "say --task ct" in err
+
+
+def test_bench_json(capsys):
+    code, out, _ = run(capsys, "bench", "--device", "cpu", "--no-volume", "--repeats", "1", "--json")
+    result = json.loads(out)
+    assert code == 0 and result["parameters"] < 2_000_000 and result["gflops_per_256_slice"] > 0
+    assert result["batch1_ms_per_slice"] > 0 and result["batch16_slices_per_s"] > 0

@@ -1,0 +1,119 @@
+import numpy as np
+import pytest
+import SimpleITK as sitk
+
+from wdualmine.errors import InputError
+from wdualmine.inference import Cancelled
+from wdualmine.pipeline import fuse_2d, fuse_volume
+
+
+def image(array, spacing=(1.0, 1.0, 1.0), origin=(0.0, 0.0, 0.0), direction=None):
+    img = sitk.GetImageFromArray(array)
+    img.SetSpacing(spacing[: img.GetDimension()])
+    img.SetOrigin(origin[: img.GetDimension()])
+    if direction is not None:
+        img.SetDirection(direction)
+    return img
+
+
+def geometry(img):
+    return img.GetSize(), img.GetSpacing(), img.GetOrigin(), img.GetDirection()
+
+
+@pytest.fixture
+def volumes(phantom):
+    pet = image(phantom((16, 20, 24), seed=1, functional=True).astype(np.uint16), spacing=(3.0, 3.0, 3.0), origin=(-30.0, -28.0, -22.0))
+    rotation = (0.9950042, -0.0998334, 0.0, 0.0998334, 0.9950042, 0.0, 0.0, 0.0, 1.0)  # 5.7 degrees about z
+    mri = image(phantom((24, 32, 36), seed=2).astype(np.int16), spacing=(2.0, 2.0, 2.0), origin=(-34.0, -30.0, -24.0), direction=rotation)
+    return pet, mri
+
+
+def test_outputs_have_the_reference_geometry_exactly(random_fuser, volumes):
+    pet, mri = volumes
+    for reference, grid in (("a", pet), ("b", mri)):
+        result = fuse_volume(random_fuser, pet, mri, maps=True, reference=reference)
+        for out in [result.fused, *result.maps.values()]:
+            assert geometry(out) == geometry(grid)
+            assert out.GetPixelID() == sitk.sitkFloat32
+        assert set(result.maps) == {"reliability_a", "reliability_b", "arbitration"}
+
+
+def test_inputs_are_not_modified(random_fuser, volumes):
+    pet, mri = volumes
+    before = [(sitk.GetArrayFromImage(v).copy(), geometry(v)) for v in volumes]
+    fuse_volume(random_fuser, pet, mri, maps=True, reference="b")
+    for (array, geo), v in zip(before, volumes):
+        assert np.array_equal(array, sitk.GetArrayFromImage(v)) and geo == geometry(v)
+
+
+def test_background_is_exactly_zero_and_range_is_0_1(random_fuser, volumes):
+    pet, mri = volumes
+    fused = sitk.GetArrayFromImage(fuse_volume(random_fuser, pet, mri).fused)
+    pet_array = sitk.GetArrayFromImage(pet)
+    mri_on_pet = sitk.GetArrayFromImage(sitk.Resample(mri, pet, sitk.Transform(), sitk.sitkLinear, 0.0, sitk.sitkFloat32))
+    background = (pet_array <= np.percentile(pet_array, 0.5)) & (mri_on_pet <= 0)
+    assert background.any() and np.all(fused[background] == 0)
+    assert fused.min() >= 0 and fused.max() <= 1 and fused.max() > 0.5
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int8, np.int16, np.uint32, np.int64, np.float32, np.float64])
+def test_any_integer_or_float_type(random_fuser, phantom, dtype):
+    a = image((phantom((8, 16, 16), functional=True) / 30).astype(dtype))
+    b = image((phantom((8, 16, 16)) / 10).astype(dtype))
+    fused = sitk.GetArrayFromImage(fuse_volume(random_fuser, a, b).fused)
+    assert np.isfinite(fused).all() and fused.max() > 0
+
+
+def test_nan_inf_and_constant_inputs_warn_and_still_fuse(random_fuser, phantom):
+    values = phantom((8, 16, 16), functional=True)
+    values[0, 0, :3] = [np.nan, np.inf, -np.inf]
+    result = fuse_volume(random_fuser, image(values), image(np.zeros((8, 16, 16), np.float32)))
+    assert any("3 NaN/Inf voxels" in w for w in result.warnings)
+    assert any("is constant (0)" in w for w in result.warnings)
+    assert np.isfinite(sitk.GetArrayFromImage(result.fused)).all()
+
+
+def test_bad_pairs_are_refused(random_fuser, phantom):
+    a = image(phantom((8, 16, 16)))
+    with pytest.raises(InputError, match="A is 3-D but B is 2-D"):
+        fuse_volume(random_fuser, a, image(phantom((8, 16, 16))[0]))
+    with pytest.raises(InputError, match="do not overlap"):
+        fuse_volume(random_fuser, a, image(phantom((8, 16, 16)), origin=(500.0, 0.0, 0.0)))
+    vector = sitk.GetImageFromArray(np.zeros((8, 16, 16, 2), np.float32), isVector=True)
+    with pytest.raises(InputError, match="2 components per voxel"):
+        fuse_volume(random_fuser, a, vector)
+    four_d = sitk.Image([8, 8, 4, 2], sitk.sitkFloat32)
+    with pytest.raises(InputError, match="4-D"):
+        fuse_volume(random_fuser, four_d, four_d)
+
+
+def test_cancel_between_batches(random_fuser, volumes):
+    calls = []
+
+    def cancelled():
+        calls.append(1)
+        return len(calls) > 1
+
+    with pytest.raises(Cancelled):
+        fuse_volume(random_fuser, *volumes, cancelled=cancelled)
+
+
+def test_progress_counts_slices(random_fuser, volumes):
+    seen = []
+    fuse_volume(random_fuser, *volumes, progress=lambda done, total: seen.append((done, total)))
+    assert seen[-1] == (16, 16) and len(seen) == 4  # 16 slices in batches of 4
+
+
+def test_2d_rgb_is_fused_on_luma_and_recoloured(random_fuser, phantom):
+    grey = (phantom((3, 48, 48), functional=True)[1] / 20).clip(0, 255).astype(np.uint8)
+    rgb = np.stack([grey, (grey * 0.5).astype(np.uint8), np.zeros_like(grey)], axis=-1)
+    a = sitk.GetImageFromArray(rgb, isVector=True)
+    b = image((phantom((3, 48, 48))[1] / 4).clip(0, 255).astype(np.uint8))
+    result = fuse_2d(random_fuser, a, b, maps=True)
+    assert result.fused_rgb is not None and result.fused_rgb.GetNumberOfComponentsPerPixel() == 3
+    fused_rgb = sitk.GetArrayFromImage(result.fused_rgb).astype(float)
+    luma = fused_rgb @ [0.299, 0.587, 0.114]
+    assert np.abs(luma - sitk.GetArrayFromImage(result.fused)).max() <= 3.0  # rounding and gamut clipping
+    assert np.all(fused_rgb[sitk.GetArrayFromImage(result.fused) == 0] == 0)
+    with pytest.raises(InputError, match="must be registered slices of one size"):
+        fuse_2d(random_fuser, a, image(np.zeros((40, 48), np.uint8)))

@@ -1,0 +1,51 @@
+import pytest
+import torch
+
+from wdualmine.network import WDualMineNet
+from wdualmine.weights import TASKS, WeightsError, load_catalogue, load_model, save_checkpoint, sha256_of
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_shipped_weights_match_their_checksums_and_load(task):
+    entry = load_catalogue()[task]
+    assert sha256_of(entry.path) == entry.sha256
+    model, meta = load_model(entry.path, entry.sha256)
+    assert meta["task"] == task
+    assert not model.training
+
+
+def test_round_trip(tmp_path):
+    torch.manual_seed(3)
+    model = WDualMineNet()
+    digest = save_checkpoint(model, tmp_path / "m.pt", {"task": "ct"})
+    loaded, meta = load_model(tmp_path / "m.pt", digest)
+    assert meta == {"task": "ct"}
+    for (name, p), (_, q) in zip(model.state_dict().items(), loaded.state_dict().items()):
+        assert torch.equal(p, q), name
+    assert not list(tmp_path.glob("*.partial"))
+
+
+def test_wrong_checksum_names_the_file(tmp_path):
+    save_checkpoint(WDualMineNet(), tmp_path / "m.pt")
+    with pytest.raises(WeightsError, match=r"m\.pt is corrupt or was replaced"):
+        load_model(tmp_path / "m.pt", "0" * 64)
+
+
+def test_corrupt_and_missing_files(tmp_path):
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(WeightsError, match=r"bad\.pt is not a usable W-DUALMINE checkpoint"):
+        load_model(bad)
+    with pytest.raises(WeightsError, match="does not exist"):
+        load_model(tmp_path / "absent.pt")
+
+
+def test_checkpoints_cannot_run_code_on_load(tmp_path):
+    class Payload:
+        def __reduce__(self):
+            return (print, ("pwned",))
+
+    evil = tmp_path / "evil.pt"
+    torch.save({"config": {}, "state_dict": {}, "meta": Payload()}, evil)
+    with pytest.raises(WeightsError):
+        load_model(evil)

@@ -1,0 +1,237 @@
+"""The `wdualmine` command line: fuse, eval, demo, bench, train."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+
+from . import __version__
+from .controls import BASES, CONTROL_RANGES, FusionControls
+
+log = logging.getLogger("wdualmine")
+
+
+@contextmanager
+def progress_bar(description: str, unit: str = "slice", enabled: bool = True):
+    """A tqdm bar driven by progress(done, total) callbacks; silent when not on a terminal-like stream."""
+    from tqdm import tqdm
+
+    bar = None
+
+    def update(done: int, total: int) -> None:
+        nonlocal bar
+        if not enabled:
+            return
+        if bar is None:
+            bar = tqdm(total=total, desc=description, unit=unit, leave=False, file=sys.stderr)
+        bar.total = total
+        bar.update(done - bar.n)
+
+    try:
+        yield update
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def warn(command: str, message: str) -> None:
+    """Warnings about the input go to stderr always, not only with --verbose."""
+    print(f"wdualmine {command}: warning: {message}", file=sys.stderr)
+
+
+def add_controls(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("fusion controls (no retraining needed)")
+    low, high = CONTROL_RANGES["detail_strength"]
+    group.add_argument("--detail", type=float, default=1.0, help=f"detail strength, {low}..{high}: 0 = the base average, 1 = trained (default)")
+    low, high = CONTROL_RANGES["reliability_bias"]
+    group.add_argument("--reliability-bias", type=float, default=0.0, help=f"{low}..{high}: > 0 trusts A (CT/PET/SPECT) more, < 0 the MRI")
+    low, high = CONTROL_RANGES["arbitration_bias"]
+    group.add_argument("--arbitration-bias", type=float, default=0.0, help=f"{low}..{high}: > 0 favours the wavelet expert (edges), < 0 the spatial one")
+    group.add_argument("--base", choices=BASES, default="plain", help="average the residual is added to (default: plain)")
+
+
+def controls_from(args: argparse.Namespace) -> FusionControls:
+    return FusionControls(args.detail, args.reliability_bias, args.arbitration_bias, args.base)
+
+
+def command_fuse(args: argparse.Namespace) -> int:
+    from .files import FuseOptions, fuse_file_pair, plan_outputs, validate_task
+    from .inference import Fuser
+    from .volume.window import Window
+
+    a, b, out = Path(args.a), Path(args.b), Path(args.output)
+    task = validate_task(args.task, a, b)
+    plan = plan_outputs(a, b, out)
+    options = FuseOptions(
+        task=task,
+        controls=controls_from(args),
+        maps=args.maps,
+        window_a=Window.parse(args.window_a) if args.window_a else None,
+        window_b=Window.parse(args.window_b) if args.window_b else None,
+        axis=args.axis,
+        working_size=args.working_size,
+        reference=args.reference,
+    )
+    fuser = Fuser.for_task(task, device=args.device, weights=args.weights, batch_size=args.batch_size)
+    log.info("task %s, device %s, %d pair(s)", task, fuser.device, len(plan))
+    written_total = 0
+    with progress_bar("pairs", unit="pair", enabled=len(plan) > 1) as pairs_done:
+        for index, (pa, pb, po) in enumerate(plan):
+            with progress_bar(pa.name, enabled=len(plan) == 1) as slices_done:
+                written, warnings = fuse_file_pair(fuser, pa, pb, po, options, slices_done)
+            for warning in warnings:
+                warn("fuse", warning)
+            written_total += len(written)
+            if len(plan) == 1:
+                for path in written:
+                    print(path)
+            pairs_done(index + 1, len(plan))
+    if len(plan) > 1:
+        print(f"fused {len(plan)} pairs into {out} ({written_total} files)")
+    return 0
+
+
+def command_eval(args: argparse.Namespace) -> int:
+    from .evaluation import evaluate, format_table, rows_as_dicts
+
+    references = tuple(r for r in args.references.split(",") if r) if args.references else ()
+    with progress_bar("pairs", unit="pair") as update:
+        rows = evaluate(args.sources, args.fused, references, stretch=not args.no_stretch, tasks=args.tasks, method_name=args.name, progress=update)
+    if args.json:
+        print(json.dumps(rows_as_dicts(rows), indent=2))
+    else:
+        print(format_table(rows))
+    return 0
+
+
+def command_demo(args: argparse.Namespace) -> int:
+    from .demo import DEMO_METRICS, run_demo
+
+    with progress_bar("fusing the sample") as update:
+        report = run_demo(args.output, args.device, controls_from(args), update)
+    for warning in report["warnings"]:
+        warn("demo", warning)
+    print(f"fused the bundled PET + MRI sample on {report['device']}; wrote:")
+    for path in report["files"]:
+        print(f"  {path}")
+    print("\nmean R1 metrics over axial slices (fused image min-max stretched per slice):")
+    print("method       " + "".join(f"{m:>8}" for m in DEMO_METRICS))
+    for method, values in report["metrics"].items():
+        print(f"{method:<13}" + "".join(f"{values[m]:8.3f}" for m in DEMO_METRICS))
+    return 0
+
+
+def command_bench(args: argparse.Namespace) -> int:
+    import torch
+
+    from .benchmark import format_benchmark, run_benchmark
+    from .inference import Fuser
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    fuser = Fuser.for_task(args.task, device=args.device, batch_size=16)
+    result = run_benchmark(fuser, volume=not args.no_volume, repeats=args.repeats)
+    print(json.dumps(result, indent=2) if args.json else format_benchmark(result))
+    return 0
+
+
+def command_train(args: argparse.Namespace) -> int:
+    from .training.trainer import TrainConfig, train
+
+    config = TrainConfig(task=args.task, steps=args.steps, batch_size=args.batch_size, crop=args.crop, learning_rate=args.lr, seed=args.seed, eval_every=args.eval_every, threads=args.threads)
+    with progress_bar(f"training {args.task}", unit="step") as update:
+        metrics = train(config, args.data, args.work_dir, lambda step, total, terms: update(step, total))
+    print(json.dumps({"task": args.task, "validation": metrics, "model": str(Path(args.work_dir) / "model.pt")}, indent=2))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="wdualmine", description="W-DUALMINE multimodal medical image fusion")
+    parser.add_argument("--version", action="version", version=f"wdualmine {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    fuse = commands.add_parser("fuse", help="fuse two images or volumes (or two folders of same-named pairs)")
+    fuse.add_argument("a", help="CT, PET or SPECT image/volume (or folder); its grid is the reference")
+    fuse.add_argument("b", help="MRI image/volume (or folder)")
+    fuse.add_argument("-o", "--output", required=True, help="output file (2-D: PNG..., 3-D: NIfTI/NRRD/MHA) or folder")
+    fuse.add_argument("--task", default="auto", help="ct, pet or spect (default: guessed from the paths)")
+    fuse.add_argument("--maps", action="store_true", help="also write the reliability maps and the arbitration weight")
+    fuse.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N or mps")
+    fuse.add_argument("--weights", help="a checkpoint to use instead of the shipped model of the task")
+    fuse.add_argument("--window-a", help="window of A as WIDTH/LEVEL or LOW:HIGH (default: 0.5-99.5 percentiles; 8-bit as is)")
+    fuse.add_argument("--window-b", help="window of B, as --window-a")
+    fuse.add_argument("--axis", default="auto", choices=("auto", "axial", "coronal", "sagittal"), help="3-D: slice plane (default: axial acquisition axis)")
+    fuse.add_argument("--reference", default="a", choices=("a", "b"), help="3-D: grid of the outputs, A's (default) or B's")
+    fuse.add_argument("--working-size", type=int, default=256, help="3-D: enlarge smaller slices to this many pixels (0: native)")
+    fuse.add_argument("--batch-size", type=int, default=8, help="slices per network batch (default 8)")
+    add_controls(fuse)
+    fuse.set_defaults(handler=command_fuse)
+
+    evaluation = commands.add_parser("eval", help="R1 metrics per task for a fused folder, with reference fusions")
+    evaluation.add_argument("sources", help="folder laid out as TASK/{CT|PET|SPECT,MRI}/<id>.png")
+    evaluation.add_argument("fused", nargs="?", help="folder laid out as TASK/<id>.png (omit to score only the references)")
+    evaluation.add_argument("--references", default="average,max", help="reference fusions to add as rows (default: average,max; '' for none)")
+    evaluation.add_argument("--tasks", nargs="*", help="restrict to these tasks (ct pet spect)")
+    evaluation.add_argument("--name", default="W-DUALMINE", help="row name of the fused folder")
+    evaluation.add_argument("--no-stretch", action="store_true", help="score fused images as they are (default: min-max stretch, as R1)")
+    evaluation.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    evaluation.set_defaults(handler=command_eval)
+
+    demo = commands.add_parser("demo", help="fuse the bundled PET + MRI sample into ./demo-output")
+    demo.add_argument("-o", "--output", default="demo-output", help="output folder (default: demo-output)")
+    demo.add_argument("--device", default="auto")
+    add_controls(demo)
+    demo.set_defaults(handler=command_demo)
+
+    bench = commands.add_parser("bench", help="parameters, FLOPs and measured speed")
+    bench.add_argument("--device", default="auto")
+    bench.add_argument("--task", default="pet")
+    bench.add_argument("--threads", type=int, default=0, help="CPU threads (default: torch's choice)")
+    bench.add_argument("--repeats", type=int, default=3)
+    bench.add_argument("--no-volume", action="store_true", help="skip the 256x256x200 volume")
+    bench.add_argument("--json", action="store_true")
+    bench.set_defaults(handler=command_bench)
+
+    training = commands.add_parser("train", help="train a model on an AANLIB-style folder (resumes from WORK_DIR)")
+    training.add_argument("task", choices=("ct", "pet", "spect"))
+    training.add_argument("--data", required=True, help="folder laid out as TASK/{CT|PET|SPECT,MRI}/<id>.png")
+    training.add_argument("--work-dir", required=True, help="checkpoints, log.jsonl and the final model.pt go here")
+    training.add_argument("--steps", type=int, default=2000)
+    training.add_argument("--batch-size", type=int, default=8)
+    training.add_argument("--crop", type=int, default=128)
+    training.add_argument("--lr", type=float, default=2e-3)
+    training.add_argument("--seed", type=int, default=0)
+    training.add_argument("--eval-every", type=int, default=250)
+    training.add_argument("--threads", type=int, default=2)
+    training.set_defaults(handler=command_train)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .device import DeviceError
+    from .errors import InputError
+    from .inference import Cancelled
+    from .weights import WeightsError
+
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="wdualmine: %(levelname)s: %(message)s")
+    try:
+        return args.handler(args)
+    except (InputError, WeightsError, DeviceError, ValueError) as error:
+        print(f"wdualmine {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except Cancelled as error:
+        print(f"wdualmine {args.command}: {error}", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        print(f"wdualmine {args.command}: interrupted; nothing half-written was left behind", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,50 @@
+"""User controls that change the fusion at inference time, without retraining."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+BASES = ("plain", "zscore")
+
+# (minimum, maximum) of each numeric control; the CLI, the Slicer sliders and
+# the validation below all read this table.
+CONTROL_RANGES = {
+    "detail_strength": (0.0, 2.0),
+    "reliability_bias": (-2.0, 2.0),
+    "arbitration_bias": (-4.0, 4.0),
+}
+
+
+@dataclass(frozen=True)
+class FusionControls:
+    """Inference-time knobs of the W-DUALMINE network.
+
+    detail_strength: scales the learned residual R in F = base + s * R.
+        0 gives the base average exactly; 1 is the trained operating point;
+        up to 2 adds more local detail at the cost of global similarity (CC, MI).
+    reliability_bias: shifts every dense reliability map toward modality A
+        (> 0, the CT/PET/SPECT input) or B (< 0, the MRI), in half-logit units:
+        +1 multiplies A's odds by e**2 at every pixel and scale.
+    arbitration_bias: shifts the arbitration gate toward the wavelet expert (> 0,
+        sharper edges) or the spatial expert (< 0, smoother), in logit units.
+    base: the average the residual is added to: "plain" (A + B) / 2, or
+        "zscore", each source divided by its standard deviation first, which
+        maximises the mean correlation with both sources but gives the
+        higher-variance modality's edges less weight.
+    """
+
+    detail_strength: float = 1.0
+    reliability_bias: float = 0.0
+    arbitration_bias: float = 0.0
+    base: str = "plain"
+
+    def __post_init__(self):
+        for name, (low, high) in CONTROL_RANGES.items():
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or not low <= float(value) <= high:
+                raise ValueError(f"{name} must be a number in [{low}, {high}], got {value!r}")
+        if self.base not in BASES:
+            raise ValueError(f"base must be one of {', '.join(BASES)}, got {self.base!r}")
+
+    def as_dict(self) -> dict:
+        return asdict(self)

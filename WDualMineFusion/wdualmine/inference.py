@@ -1,0 +1,151 @@
+"""Running the network on stacks of 2-D slices: padding, batching, device fallback, maps."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import torch
+
+from .controls import FusionControls
+from .device import describe_device, is_out_of_memory, resolve_device
+from .network import SIZE_MULTIPLE, WDualMineNet
+from .weights import load_model, load_shipped_model
+
+log = logging.getLogger(__name__)
+
+MAP_NAMES = ("reliability_a", "reliability_b", "arbitration")
+
+
+class Cancelled(RuntimeError):
+    """The caller asked to stop; nothing was written."""
+
+
+@dataclass
+class SliceResult:
+    """Per-slice outputs, float32 arrays of shape N x H x W."""
+
+    fused: np.ndarray
+    maps: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def pad_to_multiple(x: torch.Tensor, multiple: int = SIZE_MULTIPLE) -> tuple[torch.Tensor, tuple[int, int]]:
+    """Zero-pad the last two axes up to a multiple (zero is background, so padding adds no signal)."""
+    height, width = x.shape[-2:]
+    pad_h, pad_w = (-height) % multiple, (-width) % multiple
+    if pad_h or pad_w:
+        x = torch.nn.functional.pad(x, (0, pad_w, 0, pad_h))
+    return x, (height, width)
+
+
+class Fuser:
+    """Holds one loaded model on one device and fuses batches of slice pairs."""
+
+    def __init__(self, model: WDualMineNet, device: torch.device, batch_size: int = 8, meta: dict | None = None):
+        self.model = model.to(device).eval()
+        self.device = device
+        self.batch_size = max(1, int(batch_size))
+        self.meta = meta or {}
+        self.notes: list[str] = []  # user-facing notes such as a fallback to the CPU
+        self._use_channels_last()
+
+    @classmethod
+    def for_task(cls, task: str, device: str = "auto", weights: str | None = None, batch_size: int = 8) -> "Fuser":
+        """Load the shipped model of a task (ct, pet, spect), or a given checkpoint, on a device."""
+        resolved = resolve_device(device)
+        if weights:
+            model, meta = load_model(weights, None, "cpu")
+        else:
+            model, meta = load_shipped_model(task, "cpu")
+        log.info("W-DUALMINE %s model on %s", task, describe_device(resolved))
+        return cls(model, resolved, batch_size, meta)
+
+    def _use_channels_last(self) -> None:
+        # on the CPU, oneDNN convolutions with few channels are 2-3x faster in NHWC
+        self.memory_format = torch.channels_last if self.device.type == "cpu" else torch.contiguous_format
+        self.model.to(memory_format=self.memory_format)
+
+    def _fall_back_to_cpu(self, reason: str) -> None:
+        note = f"GPU out of memory even with batch 1 ({reason}); continuing on the CPU, which is slower"
+        log.warning(note)
+        self.notes.append(note)
+        self.device = torch.device("cpu")
+        self.model.to(self.device)
+        self._use_channels_last()
+
+    @torch.inference_mode()
+    def run_batch(
+        self,
+        a: np.ndarray,
+        b: np.ndarray,
+        controls: FusionControls = FusionControls(),
+        scales: tuple[float, float] | None = None,
+        maps: bool = True,
+    ) -> SliceResult:
+        """Fuse N x H x W float arrays in [0, 1] (one batch; no splitting)."""
+        ta = torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32)).unsqueeze(1)
+        tb = torch.from_numpy(np.ascontiguousarray(b, dtype=np.float32)).unsqueeze(1)
+        ta, (height, width) = pad_to_multiple(ta)
+        tb, _ = pad_to_multiple(tb)
+        ta = ta.to(self.device).contiguous(memory_format=self.memory_format)
+        tb = tb.to(self.device).contiguous(memory_format=self.memory_format)
+        scale_tensor = None
+        if scales is not None:
+            scale_tensor = torch.tensor([scales], dtype=ta.dtype, device=self.device).expand(ta.shape[0], 2)
+        out = self.model.decode(self.model.encode(ta, tb), controls, scale_tensor)
+
+        def crop(t: torch.Tensor) -> np.ndarray:
+            return t[:, 0, :height, :width].float().cpu().numpy().astype(np.float32, copy=False)
+
+        result = SliceResult(fused=crop(out.fused))
+        if maps:
+            result.maps = {name: crop(getattr(out, name)) for name in MAP_NAMES}
+        return result
+
+    def fuse(
+        self,
+        a: np.ndarray,
+        b: np.ndarray,
+        controls: FusionControls = FusionControls(),
+        scales: tuple[float, float] | None = None,
+        maps: bool = True,
+        progress: Callable[[int, int], None] | None = None,
+        cancelled: Callable[[], bool] | None = None,
+    ) -> SliceResult:
+        """Fuse N x H x W stacks in batches; halves the batch (then moves to the CPU) on GPU out-of-memory.
+
+        ``progress(done, total)`` is called after each batch and ``cancelled()``
+        is checked before each; a cancel raises Cancelled.
+        """
+        total = a.shape[0]
+        parts: list[SliceResult] = []
+        start = 0
+        while start < total:
+            if cancelled is not None and cancelled():
+                raise Cancelled("fusion cancelled by the user")
+            stop = min(total, start + self.batch_size)
+            try:
+                parts.append(self.run_batch(a[start:stop], b[start:stop], controls, scales, maps))
+            except Exception as error:
+                if not is_out_of_memory(error) or self.device.type == "cpu":
+                    raise
+                if self.device.type == "cuda":
+                    torch.cuda.empty_cache()
+                if self.batch_size > 1:
+                    self.batch_size //= 2
+                    note = f"GPU out of memory; retrying with batch size {self.batch_size}"
+                    log.warning(note)
+                    self.notes.append(note)
+                else:
+                    self._fall_back_to_cpu(str(error).splitlines()[0])
+                continue
+            start = stop
+            if progress is not None:
+                progress(start, total)
+        fused = np.concatenate([p.fused for p in parts]) if parts else np.zeros_like(a, dtype=np.float32)
+        result = SliceResult(fused=fused)
+        if maps and parts:
+            result.maps = {name: np.concatenate([p.maps[name] for p in parts]) for name in MAP_NAMES}
+        return result

@@ -1,0 +1,144 @@
+"""The W-DUALMINE network: reliability-weighted dual-expert fusion with residual-to-average output."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import torch
+from torch import nn
+
+from ..controls import FusionControls
+from .arbitration import SoftGradientArbiter
+from .blocks import upsample_to
+from .encoder import SiameseEncoder
+from .reliability import ReliabilityHead, weighted_fusion
+from .residual import ResidualToAverage, foreground_mask, plain_average, zscored_average
+from .spatial_expert import SpatialExpert
+from .wavelet_expert import WaveletExpert
+
+# Height and width must be multiples of this (three stride-2 stages and a DWT).
+SIZE_MULTIPLE = 8
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    channels: tuple[int, ...] = (8, 16, 24, 32)
+    wave: str = "haar"
+    residual_bound: float = 0.25
+
+    def as_dict(self) -> dict:
+        return {**asdict(self), "channels": list(self.channels)}
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "ModelConfig":
+        values = dict(values)
+        values["channels"] = tuple(values.get("channels", cls.channels))
+        return cls(**values)
+
+
+@dataclass
+class EncodedPair:
+    """Everything that depends only on the two input images, not on the controls.
+
+    The live preview caches this per slice and re-runs only ``decode`` when a
+    slider moves.
+    """
+
+    a: torch.Tensor
+    b: torch.Tensor
+    features_a: list[torch.Tensor]
+    features_b: list[torch.Tensor]
+    low: torch.Tensor
+    detail: torch.Tensor
+    gradients: torch.Tensor
+    foreground: torch.Tensor
+
+
+@dataclass
+class FusionOutput:
+    """Fused image and the intermediate maps a user inspects, all N x 1 x H x W in [0, 1] (residuals signed)."""
+
+    fused: torch.Tensor
+    base: torch.Tensor
+    residual: torch.Tensor
+    reliability_a: torch.Tensor
+    reliability_b: torch.Tensor
+    arbitration: torch.Tensor  # weight of the wavelet expert; 1 - it is the spatial expert's
+    spatial: torch.Tensor = field(repr=False)
+    wavelet: torch.Tensor = field(repr=False)
+
+
+class WDualMineNet(nn.Module):
+    def __init__(self, config: ModelConfig | None = None):
+        super().__init__()
+        self.config = config or ModelConfig()
+        channels = self.config.channels
+        self.encoder = SiameseEncoder(channels)
+        self.reliability = nn.ModuleList([ReliabilityHead(c) for c in channels])
+        self.spatial_expert = SpatialExpert(channels)
+        self.wavelet_expert = WaveletExpert(channels[1], wave=self.config.wave)
+        self.arbiter = SoftGradientArbiter()
+        self.output = ResidualToAverage(self.config.residual_bound)
+
+    def encode(self, a: torch.Tensor, b: torch.Tensor) -> EncodedPair:
+        """Encode a batch of image pairs (N x 1 x H x W each, values in [0, 1])."""
+        if a.shape != b.shape or a.dim() != 4 or a.shape[1] != 1:
+            raise ValueError(f"expected two N x 1 x H x W tensors of one shape, got {tuple(a.shape)} and {tuple(b.shape)}")
+        if a.shape[-1] % SIZE_MULTIPLE or a.shape[-2] % SIZE_MULTIPLE:
+            raise ValueError(f"height and width must be multiples of {SIZE_MULTIPLE}, got {tuple(a.shape[-2:])}")
+        low, detail = self.wavelet_expert.transform(a, b)
+        return EncodedPair(
+            a=a,
+            b=b,
+            features_a=self.encoder(a),
+            features_b=self.encoder(b),
+            low=low,
+            detail=detail,
+            gradients=self.arbiter.gradients(a, b),
+            foreground=foreground_mask(a, b),
+        )
+
+    def decode(
+        self,
+        encoded: EncodedPair,
+        controls: FusionControls = FusionControls(),
+        scales: torch.Tensor | None = None,
+    ) -> FusionOutput:
+        """Fuse an encoded pair under the given controls.
+
+        ``scales`` (N x 2 standard deviations) fixes the z-scored base's
+        normalisation, e.g. to whole-volume values.
+        """
+        weights = [
+            head(fa, fb, controls.reliability_bias)
+            for head, fa, fb in zip(self.reliability, encoded.features_a, encoded.features_b)
+        ]
+        fused_features = [weighted_fusion(fa, fb, w) for fa, fb, w in zip(encoded.features_a, encoded.features_b, weights)]
+
+        a, b = encoded.a, encoded.b
+        base = zscored_average(a, b, scales) if controls.base == "zscore" else plain_average(a, b)
+
+        spatial = self.spatial_expert(fused_features)
+        wavelet = self.wavelet_expert(encoded.low, encoded.detail, fused_features[1], weights[1]) - base
+        gate = self.arbiter(encoded.gradients, controls.arbitration_bias)
+        fused, residual = self.output(base, gate * wavelet + (1 - gate) * spatial, encoded.foreground, controls.detail_strength)
+
+        # one dense map for display: the mean of the per-scale maps at full resolution
+        reliability_a = torch.stack([upsample_to(w, a) for w in weights]).mean(dim=0)
+        return FusionOutput(
+            fused=fused,
+            base=base,
+            residual=residual,
+            reliability_a=reliability_a,
+            reliability_b=1.0 - reliability_a,
+            arbitration=gate,
+            spatial=spatial,
+            wavelet=wavelet,
+        )
+
+    def forward(self, a: torch.Tensor, b: torch.Tensor, controls: FusionControls = FusionControls()) -> FusionOutput:
+        return self.decode(self.encode(a, b), controls)
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())

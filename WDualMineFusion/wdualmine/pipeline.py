@@ -1,0 +1,227 @@
+"""Fusing image files and volumes end to end: validate, align, window, fuse, restore geometry and colour."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import SimpleITK as sitk
+
+from .colour import recolour
+from .controls import FusionControls
+from .errors import InputError
+from .inference import MAP_NAMES, Cancelled, Fuser
+from .io.images import grey_array, is_rgb
+from .network.residual import BACKGROUND_LEVEL
+from .volume.geometry import check_overlap, resample_onto, same_grid, slice_axis
+from .volume.slices import resize_stack, working_shape
+from .volume.window import Window, default_window
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class FusionResult:
+    """Output images on the reference grid: ``fused`` (grey, float32 0..1 for volumes, uint8 for 2-D),
+    ``fused_rgb`` when the reference is RGB, and the maps (float32 0..1) when requested."""
+
+    fused: sitk.Image
+    maps: dict[str, sitk.Image] = field(default_factory=dict)
+    fused_rgb: sitk.Image | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+def _check_pixels(image: sitk.Image, name: str, allow_rgb: bool) -> None:
+    dimension = image.GetDimension()
+    if dimension not in (2, 3):
+        raise InputError(f"{name} is {dimension}-D; give a 2-D slice or a 3-D volume (extract one time point of a 4-D series first)")
+    components = image.GetNumberOfComponentsPerPixel()
+    if components != 1 and not (allow_rgb and dimension == 2 and components in (3, 4)):
+        raise InputError(
+            f"{name} has {components} components per voxel; only scalar volumes and 2-D RGB images are supported "
+            "(convert a vector volume to a scalar one first, e.g. with Slicer's Vector to Scalar Volume)"
+        )
+
+
+def _content_warnings(array: np.ndarray, name: str) -> list[str]:
+    notes = []
+    if array.dtype.kind == "f":
+        bad = int(np.count_nonzero(~np.isfinite(array)))
+        if bad:
+            notes.append(f"{name} has {bad} NaN/Inf voxels; NaN is treated as background and +/-Inf as the window's ends")
+    finite = array[np.isfinite(array)] if array.dtype.kind == "f" else array
+    if finite.size == 0 or np.min(finite) == np.max(finite):
+        value = float(finite.flat[0]) if finite.size else float("nan")
+        notes.append(f"{name} is constant ({value:g}): it carries no structure, so the result follows the other input")
+    return notes
+
+
+def validate_pair(a: sitk.Image, b: sitk.Image, names: tuple[str, str] = ("A", "B")) -> None:
+    _check_pixels(a, names[0], allow_rgb=True)
+    _check_pixels(b, names[1], allow_rgb=True)
+    if a.GetDimension() != b.GetDimension():
+        raise InputError(
+            f"{names[0]} is {a.GetDimension()}-D but {names[1]} is {b.GetDimension()}-D; give two slices or two volumes"
+        )
+
+
+def fuse_2d(
+    fuser: Fuser,
+    a: sitk.Image,
+    b: sitk.Image,
+    controls: FusionControls = FusionControls(),
+    maps: bool = False,
+    names: tuple[str, str] = ("A", "B"),
+    window_a: Window | None = None,
+    window_b: Window | None = None,
+) -> FusionResult:
+    """Fuse two registered 2-D images of one size; RGB A is fused on luma and recoloured."""
+    validate_pair(a, b, names)
+    if a.GetSize() != b.GetSize():
+        raise InputError(
+            f"{names[0]} is {a.GetSize()[0]}x{a.GetSize()[1]} but {names[1]} is {b.GetSize()[0]}x{b.GetSize()[1]} pixels; "
+            "2-D pairs must be registered slices of one size"
+        )
+    grey_a, grey_b = grey_array(a), grey_array(b)
+    warnings = _content_warnings(grey_a, names[0]) + _content_warnings(grey_b, names[1])
+    a_native, b_native = sitk.GetArrayViewFromImage(a), sitk.GetArrayViewFromImage(b)
+    window_a = window_a or (Window(0.0, 255.0) if a_native.dtype == np.uint8 else default_window(grey_a))
+    window_b = window_b or (Window(0.0, 255.0) if b_native.dtype == np.uint8 else default_window(grey_b))
+    result = fuser.fuse(window_a.apply(grey_a)[None], window_b.apply(grey_b)[None], controls, maps=maps)
+
+    fused = result.fused[0]
+    fused_8bit = np.round(np.clip(fused, 0, 1) * 255).astype(np.uint8)
+    out = FusionResult(fused=_like(fused_8bit, a), warnings=warnings + fuser.notes)
+    if is_rgb(a):
+        rgb = np.asarray(sitk.GetArrayViewFromImage(a)[..., :3], dtype=np.float64)
+        if window_a.low != 0.0 or window_a.high != 255.0:
+            rgb = np.clip((rgb - window_a.low) / (window_a.high - window_a.low), 0, 1) * 255
+        coloured = np.round(np.clip(recolour(fused_8bit.astype(np.float64), rgb), 0, 255)).astype(np.uint8)
+        out.fused_rgb = _like(coloured, a, vector=True)
+    if maps:
+        out.maps = {name: _like(result.maps[name][0], a) for name in MAP_NAMES}
+    return out
+
+
+def _like(array: np.ndarray, reference: sitk.Image, vector: bool = False) -> sitk.Image:
+    image = sitk.GetImageFromArray(array, isVector=vector)
+    image.SetOrigin(reference.GetOrigin())
+    image.SetSpacing(reference.GetSpacing())
+    image.SetDirection(reference.GetDirection())
+    return image
+
+
+@dataclass
+class AlignedPair:
+    """Both volumes as k, j, i arrays on one grid, with the windows that map them to [0, 1]."""
+
+    grid: sitk.Image
+    a: np.ndarray
+    b: np.ndarray
+    window_a: Window
+    window_b: Window
+    warnings: list[str]
+    # the arrays are views into these images, which must outlive them
+    images: tuple[sitk.Image, sitk.Image] = field(default=None, repr=False)
+
+
+def align_volumes(
+    a: sitk.Image,
+    b: sitk.Image,
+    names: tuple[str, str] = ("A", "B"),
+    reference: str = "a",
+    window_a: Window | None = None,
+    window_b: Window | None = None,
+) -> AlignedPair:
+    """Validate two volumes and put them on the reference grid (A's or B's) in physical space.
+
+    The other volume is resampled on a copy; an input already on the grid is
+    used through a read-only view, so nothing is modified or copied in full.
+    """
+    validate_pair(a, b, names)
+    if reference not in ("a", "b"):
+        raise InputError(f"reference must be 'a' or 'b', got {reference!r}")
+    grid = a if reference == "a" else b
+    fraction = check_overlap(a, b, names) if reference == "a" else check_overlap(b, a, names[::-1])
+    warnings = []
+    if fraction < 0.1:
+        warnings.append(f"the two volumes share only {fraction:.0%} of the reference field of view; check the registration")
+    a_on_grid = a if a is grid or same_grid(a, grid) else resample_onto(a, grid)
+    b_on_grid = b if b is grid or same_grid(b, grid) else resample_onto(b, grid)
+    array_a = sitk.GetArrayViewFromImage(a_on_grid)
+    array_b = sitk.GetArrayViewFromImage(b_on_grid)
+    warnings += _content_warnings(array_a, names[0]) + _content_warnings(array_b, names[1])
+    return AlignedPair(
+        grid,
+        array_a,
+        array_b,
+        window_a or default_window(array_a),
+        window_b or default_window(array_b),
+        warnings,
+        (a_on_grid, b_on_grid),
+    )
+
+
+def fuse_volume(
+    fuser: Fuser,
+    a: sitk.Image,
+    b: sitk.Image,
+    controls: FusionControls = FusionControls(),
+    maps: bool = False,
+    names: tuple[str, str] = ("A", "B"),
+    window_a: Window | None = None,
+    window_b: Window | None = None,
+    axis: str = "auto",
+    working_size: int | None = 256,
+    reference: str = "a",
+    progress: Callable[[int, int], None] | None = None,
+    cancelled: Callable[[], bool] | None = None,
+) -> FusionResult:
+    """Fuse two 3-D volumes slice by slice on the reference grid; every output has its geometry exactly.
+
+    The reference is A (default) or B (``reference="b"``, e.g. to fuse on the
+    finer MRI grid); the other volume is resampled onto it in physical space,
+    on a copy. A stays the network's first input whichever grid is used. Each volume is windowed to
+    [0, 1] (percentiles unless a window is given). Slices are fused in the
+    fuser's batches; ``progress(done, total)`` counts slices, and
+    ``cancelled()`` is checked between batches. Inputs are never modified.
+    """
+    pair = align_volumes(a, b, names, reference, window_a, window_b)
+    grid, array_a, array_b, window_a, window_b = pair.grid, pair.a, pair.b, pair.window_a, pair.window_b
+    warnings = list(pair.warnings)
+
+    along = slice_axis(grid, axis)
+    plane_axes = [ax for ax in range(3) if ax != along]
+    spacing_kji = grid.GetSpacing()[::-1]
+    plane_shape = (array_a.shape[plane_axes[0]], array_a.shape[plane_axes[1]])
+    net_shape = working_shape(plane_shape, (spacing_kji[plane_axes[0]], spacing_kji[plane_axes[1]]), working_size)
+    scales = None
+    if controls.base == "zscore":  # one normalisation for the whole volume, so slices match
+        scales = (
+            float(np.std(window_a.apply(array_a[::2, ::2, ::2]))) or 1e-3,
+            float(np.std(window_b.apply(array_b[::2, ::2, ::2]))) or 1e-3,
+        )
+
+    total = array_a.shape[along]
+    fused = np.zeros(array_a.shape, np.float32)
+    outputs = {name: np.zeros(array_a.shape, np.float32) for name in MAP_NAMES} if maps else {}
+    batch = max(1, fuser.batch_size)
+    for start in range(0, total, batch):
+        if cancelled is not None and cancelled():
+            raise Cancelled("fusion cancelled by the user; no output was written")
+        index = slice(start, min(total, start + batch))
+        slab_a = window_a.apply(np.moveaxis(array_a, along, 0)[index])
+        slab_b = window_b.apply(np.moveaxis(array_b, along, 0)[index])
+        result = fuser.fuse(resize_stack(slab_a, net_shape), resize_stack(slab_b, net_shape), controls, scales, maps)
+        foreground = (slab_a > BACKGROUND_LEVEL) | (slab_b > BACKGROUND_LEVEL)
+        np.moveaxis(fused, along, 0)[index] = np.clip(resize_stack(result.fused, plane_shape), 0, 1) * foreground
+        for name in outputs:
+            np.moveaxis(outputs[name], along, 0)[index] = resize_stack(result.maps[name], plane_shape)
+        if progress is not None:
+            progress(index.stop, total)
+
+    out = FusionResult(fused=_like(fused, grid), warnings=warnings + fuser.notes)
+    out.maps = {name: _like(array, grid) for name, array in outputs.items()}
+    return out

@@ -1,0 +1,80 @@
+"""The training loss: global statistics (CC, MI) against local structure (gradients, SSIM), residual kept small."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+from ..network.arbitration import sobel_magnitude
+from ..network.model import FusionOutput
+
+
+def correlation(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Pearson correlation per image (N)."""
+    x = x.flatten(1) - x.flatten(1).mean(dim=1, keepdim=True)
+    y = y.flatten(1) - y.flatten(1).mean(dim=1, keepdim=True)
+    return (x * y).sum(1) / torch.sqrt((x * x).sum(1) * (y * y).sum(1) + 1e-12)
+
+
+def soft_mutual_information(x: torch.Tensor, y: torch.Tensor, bins: int = 32) -> torch.Tensor:
+    """Differentiable MI (nats) per image from Parzen-window histograms over [0, 1]."""
+    centres = torch.linspace(0, 1, bins, device=x.device, dtype=x.dtype)
+    width = 1.0 / (bins - 1)
+
+    def memberships(v: torch.Tensor) -> torch.Tensor:  # N x P x bins, rows sum to 1
+        w = torch.exp(-0.5 * ((v.flatten(1).unsqueeze(-1) - centres) / (0.5 * width)) ** 2)
+        return w / (w.sum(-1, keepdim=True) + 1e-12)
+
+    px, py = memberships(x), memberships(y)
+    joint = torch.bmm(px.transpose(1, 2), py) / px.shape[1]  # N x bins x bins
+    marginal_x, marginal_y = joint.sum(2, keepdim=True), joint.sum(1, keepdim=True)
+    return (joint * (torch.log(joint + 1e-10) - torch.log(marginal_x * marginal_y + 1e-10))).sum((1, 2))
+
+
+def box_ssim(x: torch.Tensor, y: torch.Tensor, window: int = 7) -> torch.Tensor:
+    """Mean SSIM per image with a box window, as the R1 protocol scores it.
+
+    The stabilising constants are near zero like R1's (data_range 2 on 0..255
+    data), so a grey background is punished here just as in evaluation.
+    """
+    c1, c2 = 1e-6, 1e-5
+    pool = nn.functional.avg_pool2d
+    mx, my = pool(x, window, 1), pool(y, window, 1)
+    vx = pool(x * x, window, 1) - mx * mx
+    vy = pool(y * y, window, 1) - my * my
+    cxy = pool(x * y, window, 1) - mx * my
+    ssim = ((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))
+    return ssim.flatten(1).mean(1)
+
+
+@dataclass(frozen=True)
+class LossWeights:
+    cc: float = 1.0  # global correlation with both sources: the CC claim
+    mi: float = 0.5  # information kept from both sources, relative to the base: the MI claim
+    gradient: float = 0.5  # edge strength of the stronger source at each pixel: Qabf, VIF
+    ssim: float = 0.5  # local structure with both sources; punishes grey background
+    residual: float = 2.0  # residual energy relative to the base's variance: keeps CC/MI near the average's
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+class FusionLoss(nn.Module):
+    def __init__(self, weights: LossWeights = LossWeights()):
+        super().__init__()
+        self.weights = weights
+
+    def forward(self, a: torch.Tensor, b: torch.Tensor, out: FusionOutput) -> tuple[torch.Tensor, dict[str, float]]:
+        fused = out.fused
+        cc = 1 - 0.5 * (correlation(fused, a) + correlation(fused, b))
+        mi_base = (soft_mutual_information(out.base, a) + soft_mutual_information(out.base, b)).detach()
+        mi = (mi_base - soft_mutual_information(fused, a) - soft_mutual_information(fused, b)) / (mi_base + 1e-6)
+        target = torch.maximum(sobel_magnitude(a), sobel_magnitude(b))
+        gradient = (sobel_magnitude(fused) - target).abs().flatten(1).mean(1) / (target.flatten(1).mean(1) + 1e-6)
+        ssim = 1 - 0.5 * (box_ssim(fused, a) + box_ssim(fused, b))
+        residual = out.residual.flatten(1).pow(2).mean(1) / (out.base.flatten(1).var(1) + 1e-6)
+        terms = {"cc": cc.mean(), "mi": mi.mean(), "gradient": gradient.mean(), "ssim": ssim.mean(), "residual": residual.mean()}
+        total = sum(getattr(self.weights, name) * value for name, value in terms.items())
+        return total, {name: float(value.detach()) for name, value in terms.items()}

@@ -1,0 +1,1 @@
+"""3-D volume handling: physical-space alignment, windowing, slice extraction and resizing."""
