@@ -33,7 +33,7 @@ def _scale_taps(scale):
 
     The normalised window is outer(u, u), and the row sums of outer(u, u) with sum(u) = 1 are u,
     so the row sums give the factor exactly. fspecial's eps cut never removes anything for
-    sigma = size / 5 (the smallest corner value is about exp(-6.25) of the centre), which keeps
+    sigma = size / 5 (corner values stay above exp(-6.25), about 0.002, of the centre), which keeps
     the window rank 1; the check below guards that reasoning.
     """
     size = 2 ** (N_SCALES + 1 - scale) + 1

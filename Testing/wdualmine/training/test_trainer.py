@@ -1,0 +1,59 @@
+import json
+
+import numpy as np
+import SimpleITK as sitk
+import torch
+
+from wdualmine.training.trainer import TrainConfig, train
+from wdualmine.weights import load_model
+
+
+def tiny_dataset(root, phantom):
+    for series in ("100", "200", "300", "400", "500"):
+        for k in range(2):
+            a = (phantom((3, 48, 48), seed=int(series) + k, functional=True)[1] / 16).clip(0, 255).astype(np.uint8)
+            b = (phantom((3, 48, 48), seed=int(series) + k + 7)[1] / 3).clip(0, 255).astype(np.uint8)
+            for folder, image in (("CT", a), ("MRI", b)):
+                (root / "CT-MRI" / folder).mkdir(parents=True, exist_ok=True)
+                sitk.WriteImage(sitk.GetImageFromArray(image), str(root / "CT-MRI" / folder / f"{series}{k:02d}.png"))
+
+
+def config(steps):
+    return TrainConfig(task="ct", steps=steps, batch_size=2, crop=16, eval_every=2, checkpoint_every=1, threads=1)
+
+
+def test_resumed_training_equals_uninterrupted_training(tmp_path, phantom):
+    tiny_dataset(tmp_path / "data", phantom)
+    train(config(4), tmp_path / "data", tmp_path / "straight")
+
+    # the same run, stopped after 2 steps and resumed from its checkpoint
+    interrupted = tmp_path / "resumed"
+    cfg = config(4)
+    import wdualmine.training.trainer as trainer
+
+    original = trainer.FusionLoss.forward
+    calls = {"n": 0}
+
+    def stop_after_two(self, *args):
+        calls["n"] += 1
+        if calls["n"] > 2:
+            raise KeyboardInterrupt
+        return original(self, *args)
+
+    trainer.FusionLoss.forward = stop_after_two
+    try:
+        train(cfg, tmp_path / "data", interrupted)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        trainer.FusionLoss.forward = original
+    assert not (interrupted / "model.pt").exists()
+    metrics = train(cfg, tmp_path / "data", interrupted)
+
+    a, _ = load_model(tmp_path / "straight" / "model.pt")
+    b, meta = load_model(interrupted / "model.pt")
+    for (name, p), (_, q) in zip(a.state_dict().items(), b.state_dict().items()):
+        assert torch.equal(p, q), name
+    assert meta["task"] == "ct" and meta["validation"] == metrics and "CC" in metrics
+    log = [json.loads(line) for line in (tmp_path / "straight" / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log] == [2, 4] and set(log[0]) >= {"loss", "cc", "mi", "gradient", "ssim", "residual", "val"}
