@@ -145,8 +145,13 @@ def test_constant_image_fuses_with_a_warning_and_black_background(tmp_path, slic
     assert np.all(fused[mri == 0] == 0)
 
 
-def test_task_must_be_known(tmp_path, slices, capsys):
-    code, _, err = run(capsys, "fuse", slices["ct"], slices["mri"], "-o", tmp_path / "f.png")
+def test_task_is_guessed_from_names_or_asked_for(tmp_path, slices, capsys):
+    code, _, _ = run(capsys, "fuse", slices["ct"], slices["mri"], "-o", tmp_path / "f.png")  # "ct.png"
+    assert code == 0
+    a, b = tmp_path / "first.png", tmp_path / "second.png"
+    a.write_bytes(slices["ct"].read_bytes())
+    b.write_bytes(slices["mri"].read_bytes())
+    code, _, err = run(capsys, "fuse", a, b, "-o", tmp_path / "g.png")
     assert code == 2 and "say --task ct" in err
 
 

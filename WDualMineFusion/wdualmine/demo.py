@@ -15,7 +15,7 @@ from .evaluation import REFERENCE_FUSIONS
 from .files import write_all
 from .inference import Fuser
 from .metrics import METRIC_NAMES, compute_all, r1_stretch
-from .montage import DIVERGING, GREY, HEAT, apply_colour_map, orthogonal_slices, save_montage
+from .montage import DIVERGING, GREY, HEAT, apply_colour_map, orient_lps, orthogonal_slices, save_montage
 from .pipeline import align_volumes, fuse_volume
 
 DEMO_METRICS = ("CC", "MI", "SCD", "VIF", "Qabf", "SSIM", "EN", "SD", "SF", "AG", "PSNR")
@@ -70,19 +70,24 @@ def run_demo(
     lesion = mri.TransformPhysicalPointToIndex(sample_data.LESION_CENTER_LPS_MM)
     centre = (lesion[2], lesion[1], lesion[0])
     spacing = mri.GetSpacing()[::-1]
+    foreground = (a > 0) | (b > 0)  # maps are shown only where there is anatomy
     columns = [
-        ("MRI (B)", b, GREY),
-        ("PET (A)", a, HEAT),
-        ("fused", fused, GREY),
-        ("reliability PET (red) / MRI (blue)", maps["reliability_a"], DIVERGING),
-        ("arbitration: wavelet (bright) / spatial", maps["arbitration"], HEAT),
+        ("MRI (B)", b, GREY, None),
+        ("PET (A)", a, HEAT, None),
+        ("fused", fused, GREY, None),
+        ("reliability: PET (red) / MRI (blue)", maps["reliability_a"], DIVERGING, foreground),
+        ("arbitration: wavelet (bright) / spatial", maps["arbitration"], HEAT, foreground),
     ]
     panels = [[None] * len(columns) for _ in range(3)]
-    for c, (_, volume, stops) in enumerate(columns):
-        for r, plane in enumerate(orthogonal_slices(volume, centre, spacing)):
-            panels[r][c] = apply_colour_map(plane, stops)
+    for c, (_, volume, stops, mask) in enumerate(columns):
+        oriented, oriented_centre = orient_lps(volume, mri.GetDirection(), centre)
+        planes = orthogonal_slices(oriented, oriented_centre, spacing)
+        masks = orthogonal_slices(orient_lps(mask, mri.GetDirection(), centre)[0], oriented_centre, spacing) if mask is not None else [None] * 3
+        for r, (plane, plane_mask) in enumerate(zip(planes, masks)):
+            colours = apply_colour_map(plane, stops)
+            panels[r][c] = colours if plane_mask is None else colours * plane_mask[..., None].astype(np.uint8)
     montage = output / "montage.png"
-    save_montage(panels, [t for t, _, _ in columns], montage, ["axial", "coronal", "sagittal"])
+    save_montage(panels, [column[0] for column in columns], montage, ["axial", "coronal", "sagittal"])
 
     metrics = slice_metrics(a, b, fused)
     table = output / "metrics.csv"

@@ -42,9 +42,10 @@ def guess_task(*paths: Path) -> str:
     """ct, pet or spect from the names of the inputs (e.g. PET-MRI/PET/001.png), or an InputError."""
     for path in paths:
         for part in reversed(Path(path).resolve().parts):
-            lowered = part.lower()
-            for task in ("spect", "pet", "ct"):  # spect first: it contains no "pet" but check longest anyway
-                if lowered == task or lowered.startswith(task + "-") or lowered.startswith(task + "_") or lowered.endswith("_" + task):
+            # a whole word of the name: "PET", "PET-MRI", "pet_001.png", "head_ct.nii.gz"
+            words = part.lower().replace("-", "_").replace(".", "_").split("_")
+            for task in TASKS:
+                if task in words:
                     return task
     raise InputError("cannot tell the task from the file names; say --task ct, --task pet or --task spect")
 

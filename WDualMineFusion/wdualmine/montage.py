@@ -20,14 +20,27 @@ def apply_colour_map(values: np.ndarray, stops=GREY) -> np.ndarray:
     return np.round(np.stack(channels, axis=-1)).astype(np.uint8)
 
 
-def orthogonal_slices(volume: np.ndarray, centre: tuple[int, int, int], spacing_kji: tuple[float, float, float]) -> list[np.ndarray]:
-    """Axial, coronal and sagittal slices of a k, j, i array through ``centre``, with square pixels.
+def orient_lps(volume: np.ndarray, direction: tuple[float, ...], centre: tuple[int, int, int]) -> tuple[np.ndarray, tuple[int, int, int]]:
+    """Flip the k, j, i axes of an axis-aligned grid so i runs to the left, j to posterior, k to superior."""
+    matrix = np.array(direction).reshape(3, 3)
+    centre = list(centre)
+    for index_axis in range(3):
+        if matrix[:, index_axis][np.argmax(np.abs(matrix[:, index_axis]))] < 0:
+            numpy_axis = 2 - index_axis
+            volume = np.flip(volume, axis=numpy_axis)
+            centre[numpy_axis] = volume.shape[numpy_axis] - 1 - centre[numpy_axis]
+    return volume, tuple(centre)
 
-    Assumes an LPS-aligned grid (k = inferior-superior); each slice is flipped so
-    that superior / anterior is up, as radiologists view them.
+
+def orthogonal_slices(volume: np.ndarray, centre: tuple[int, int, int], spacing_kji: tuple[float, float, float]) -> list[np.ndarray]:
+    """Axial, coronal and sagittal slices of an LPS-oriented k, j, i array (see orient_lps) through ``centre``.
+
+    Radiological display: the patient's right on the image's left, anterior at
+    the top of axial slices, superior at the top of the others, anterior on the
+    left of sagittal slices. Pixels are made square.
     """
     k, j, i = centre
-    axial = volume[k, ::-1, :]  # rows: posterior -> anterior after flip
+    axial = volume[k, :, :]
     coronal = volume[::-1, j, :]
     sagittal = volume[::-1, :, i]
     out = []
