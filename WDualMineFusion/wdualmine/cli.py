@@ -140,9 +140,22 @@ def command_bench(args: argparse.Namespace) -> int:
 
 
 def command_train(args: argparse.Namespace) -> int:
+    from dataclasses import fields
+
+    from .training.losses import LossWeights
     from .training.trainer import TrainConfig, train
 
-    config = TrainConfig(task=args.task, steps=args.steps, batch_size=args.batch_size, crop=args.crop, learning_rate=args.lr, seed=args.seed, eval_every=args.eval_every, threads=args.threads)
+    loss = {}
+    for item in filter(None, (args.loss or "").split(",")):
+        name, _, value = item.partition("=")
+        known = {f.name: f.type for f in fields(LossWeights)}
+        if name not in known:
+            raise ValueError(f"unknown loss weight {name!r}; use {', '.join(known)}")
+        loss[name] = int(value) if name == "mi_bins" else float(value)
+    config = TrainConfig(
+        task=args.task, steps=args.steps, batch_size=args.batch_size, crop=args.crop, learning_rate=args.lr,
+        seed=args.seed, eval_every=args.eval_every, threads=args.threads, loss=LossWeights(**loss),
+    )
     with progress_bar(f"training {args.task}", unit="step") as update:
         metrics = train(config, args.data, args.work_dir, lambda step, total, terms: update(step, total))
     print(json.dumps({"task": args.task, "validation": metrics, "model": str(Path(args.work_dir) / "model.pt")}, indent=2))
@@ -208,6 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
     training.add_argument("--seed", type=int, default=0)
     training.add_argument("--eval-every", type=int, default=250)
     training.add_argument("--threads", type=int, default=2)
+    training.add_argument("--loss", help="loss weights to change, e.g. mi=2,gradient=0.25,mi_bins=128 (see training/losses.py)")
     training.set_defaults(handler=command_train)
     return parser
 

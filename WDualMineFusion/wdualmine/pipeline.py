@@ -47,13 +47,13 @@ def _check_pixels(image: sitk.Image, name: str, allow_rgb: bool) -> None:
 
 def _content_warnings(array: np.ndarray, name: str) -> list[str]:
     notes = []
-    if array.dtype.kind == "f":
-        bad = int(np.count_nonzero(~np.isfinite(array)))
-        if bad:
-            notes.append(f"{name} has {bad} NaN/Inf voxels; NaN is treated as background and +/-Inf as the window's ends")
-    finite = array[np.isfinite(array)] if array.dtype.kind == "f" else array
-    if finite.size == 0 or np.min(finite) == np.max(finite):
-        value = float(finite.flat[0]) if finite.size else float("nan")
+    bad = int(np.count_nonzero(~np.isfinite(array))) if array.dtype.kind == "f" else 0
+    if bad:
+        notes.append(f"{name} has {bad} NaN/Inf voxels; NaN is treated as background and +/-Inf as the window's ends")
+    # a masked copy only in the rare non-finite case, so big volumes are not copied
+    values = array[np.isfinite(array)] if bad else array
+    if values.size == 0 or values.min() == values.max():
+        value = float(values.flat[0]) if values.size else float("nan")
         notes.append(f"{name} is constant ({value:g}): it carries no structure, so the result follows the other input")
     return notes
 

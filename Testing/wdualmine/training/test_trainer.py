@@ -57,3 +57,16 @@ def test_resumed_training_equals_uninterrupted_training(tmp_path, phantom):
     assert meta["task"] == "ct" and meta["validation"] == metrics and "CC" in metrics
     log = [json.loads(line) for line in (tmp_path / "straight" / "log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in log] == [2, 4] and set(log[0]) >= {"loss", "cc", "mi", "gradient", "ssim", "residual", "val"}
+
+
+def test_train_command_with_loss_weights(tmp_path, phantom, capsys):
+    from wdualmine.cli import main
+
+    tiny_dataset(tmp_path / "data", phantom)
+    args = ["train", "ct", "--data", str(tmp_path / "data"), "--work-dir", str(tmp_path / "run"), "--steps", "2",
+            "--batch-size", "2", "--crop", "16", "--eval-every", "2", "--threads", "1", "--loss", "mi=2,mi_bins=16"]
+    assert main(args) == 0
+    report = json.loads(capsys.readouterr().out)
+    _, meta = load_model(report["model"])
+    assert meta["train"]["loss"]["mi"] == 2.0 and meta["train"]["loss"]["mi_bins"] == 16
+    assert main(args[:-1] + ["bogus=1"]) == 2

@@ -56,6 +56,7 @@ class LossWeights:
     gradient: float = 0.5  # edge strength of the stronger source at each pixel: Qabf, VIF
     ssim: float = 0.5  # local structure with both sources; punishes grey background
     residual: float = 2.0  # residual energy relative to the base's variance: keeps CC/MI near the average's
+    mi_bins: int = 32  # histogram bins of the soft MI; R1 counts 256 exact grey levels, so finer is closer
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -69,12 +70,14 @@ class FusionLoss(nn.Module):
     def forward(self, a: torch.Tensor, b: torch.Tensor, out: FusionOutput) -> tuple[torch.Tensor, dict[str, float]]:
         fused = out.fused
         cc = 1 - 0.5 * (correlation(fused, a) + correlation(fused, b))
-        mi_base = (soft_mutual_information(out.base, a) + soft_mutual_information(out.base, b)).detach()
-        mi = (mi_base - soft_mutual_information(fused, a) - soft_mutual_information(fused, b)) / (mi_base + 1e-6)
+        bins = self.weights.mi_bins
+        mi_base = (soft_mutual_information(out.base, a, bins) + soft_mutual_information(out.base, b, bins)).detach()
+        mi_fused = soft_mutual_information(fused, a, bins) + soft_mutual_information(fused, b, bins)
+        mi = (mi_base - mi_fused) / (mi_base + 1e-6)
         target = torch.maximum(sobel_magnitude(a), sobel_magnitude(b))
         gradient = (sobel_magnitude(fused) - target).abs().flatten(1).mean(1) / (target.flatten(1).mean(1) + 1e-6)
         ssim = 1 - 0.5 * (box_ssim(fused, a) + box_ssim(fused, b))
         residual = out.residual.flatten(1).pow(2).mean(1) / (out.base.flatten(1).var(1) + 1e-6)
         terms = {"cc": cc.mean(), "mi": mi.mean(), "gradient": gradient.mean(), "ssim": ssim.mean(), "residual": residual.mean()}
-        total = sum(getattr(self.weights, name) * value for name, value in terms.items())
+        total = sum(getattr(self.weights, name) * value for name, value in terms.items())  # mi_bins is not a term
         return total, {name: float(value.detach()) for name, value in terms.items()}
