@@ -162,6 +162,36 @@ def command_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def command_sweep(args: argparse.Namespace) -> int:
+    import torch
+
+    from .training.dataset import load_pairs, split_by_series, subset
+    from .training.trainer import validate
+    from .weights import load_model, shipped_entry
+
+    torch.set_num_threads(args.threads)
+    if args.weights:
+        model, _ = load_model(args.weights)
+    else:
+        entry = shipped_entry(args.task)
+        model, _ = load_model(entry.path, entry.sha256)
+    pairs = load_pairs(args.data, args.task)
+    validation = subset(pairs, split_by_series(pairs.ids)[1])
+    names = ("CC", "MI", "SCD", "VIF", "Qabf", "SSIM")
+    rows = []
+    for detail in (float(d) for d in args.details.split(",")):
+        controls = FusionControls(detail, base=args.base)
+        rows.append({"detail": detail, **validate(model, validation, controls)})
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    print(f"{args.task}: {len(validation.ids)} validation pairs (series {', '.join(sorted({i[:3] for i in validation.ids}))}), base {args.base}")
+    print("detail " + "".join(f"{n:>8}" for n in names))
+    for row in rows:
+        print(f"{row['detail']:6.2f} " + "".join(f"{row[n]:8.4f}" for n in names))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="wdualmine", description="W-DUALMINE multimodal medical image fusion")
     parser.add_argument("--version", action="version", version=f"wdualmine {__version__}")
@@ -209,6 +239,16 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--no-volume", action="store_true", help="skip the 256x256x200 volume")
     bench.add_argument("--json", action="store_true")
     bench.set_defaults(handler=command_bench)
+
+    sweep = commands.add_parser("sweep", help="validation R1 metrics of a model across detail strengths (the trade-off)")
+    sweep.add_argument("task", choices=("ct", "pet", "spect"))
+    sweep.add_argument("--data", required=True, help="folder laid out as TASK/{CT|PET|SPECT,MRI}/<id>.png")
+    sweep.add_argument("--weights", help="a checkpoint (default: the shipped model of the task)")
+    sweep.add_argument("--details", default="0,0.1,0.25,0.5,1,1.5", help="comma-separated detail strengths")
+    sweep.add_argument("--base", choices=BASES, default="plain")
+    sweep.add_argument("--threads", type=int, default=2)
+    sweep.add_argument("--json", action="store_true")
+    sweep.set_defaults(handler=command_sweep)
 
     training = commands.add_parser("train", help="train a model on an AANLIB-style folder (resumes from WORK_DIR)")
     training.add_argument("task", choices=("ct", "pet", "spect"))

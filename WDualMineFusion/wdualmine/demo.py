@@ -16,7 +16,7 @@ from .files import write_all
 from .inference import Fuser
 from .metrics import METRIC_NAMES, compute_all, r1_stretch
 from .montage import DIVERGING, GREY, HEAT, apply_colour_map, orient_lps, orthogonal_slices, save_montage
-from .pipeline import align_volumes, fuse_volume
+from .pipeline import fuse_volume
 
 DEMO_METRICS = ("CC", "MI", "SCD", "VIF", "Qabf", "SSIM", "EN", "SD", "SF", "AG", "PSNR")
 
@@ -54,7 +54,7 @@ def run_demo(
     result = fuse_volume(fuser, pet, mri, controls, maps=True, names=names, reference="b", progress=progress)
 
     # the same windows and grid as the fusion used, for the pictures and the metrics
-    pair = align_volumes(pet, mri, names, reference="b")
+    pair = result.aligned
     a, b = pair.window_a.apply(pair.a), pair.window_b.apply(pair.b)
     fused = sitk.GetArrayFromImage(result.fused)
     maps = {name: sitk.GetArrayFromImage(image) for name, image in result.maps.items()}

@@ -11,7 +11,7 @@ import torch
 
 from .controls import FusionControls
 from .device import describe_device, is_out_of_memory, resolve_device
-from .network import SIZE_MULTIPLE, WDualMineNet
+from .network import SIZE_MULTIPLE, EncodedPair, WDualMineNet
 from .weights import load_model, load_shipped_model
 
 log = logging.getLogger(__name__)
@@ -21,6 +21,15 @@ MAP_NAMES = ("reliability_a", "reliability_b", "arbitration")
 
 class Cancelled(RuntimeError):
     """The caller asked to stop; nothing was written."""
+
+
+@dataclass
+class EncodedBatch:
+    """A padded, encoded batch and the size to crop the outputs back to."""
+
+    pair: EncodedPair
+    height: int
+    width: int
 
 
 @dataclass
@@ -76,6 +85,39 @@ class Fuser:
         self._use_channels_last()
 
     @torch.inference_mode()
+    def encode_batch(self, a: np.ndarray, b: np.ndarray) -> EncodedBatch:
+        """Pad and encode N x H x W float arrays in [0, 1]: the part of the work that no control changes."""
+        ta = torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32)).unsqueeze(1)
+        tb = torch.from_numpy(np.ascontiguousarray(b, dtype=np.float32)).unsqueeze(1)
+        ta, (height, width) = pad_to_multiple(ta)
+        tb, _ = pad_to_multiple(tb)
+        ta = ta.to(self.device).contiguous(memory_format=self.memory_format)
+        tb = tb.to(self.device).contiguous(memory_format=self.memory_format)
+        return EncodedBatch(self.model.encode(ta, tb), height, width)
+
+    @torch.inference_mode()
+    def decode_batch(
+        self,
+        encoded: EncodedBatch,
+        controls: FusionControls = FusionControls(),
+        scales: tuple[float, float] | None = None,
+        maps: bool = True,
+    ) -> SliceResult:
+        """Fuse an encoded batch under the controls; cheap enough to repeat while a slider moves."""
+        a = encoded.pair.a
+        scale_tensor = None
+        if scales is not None:
+            scale_tensor = torch.tensor([scales], dtype=a.dtype, device=a.device).expand(a.shape[0], 2)
+        out = self.model.decode(encoded.pair, controls, scale_tensor)
+
+        def crop(t: torch.Tensor) -> np.ndarray:
+            return t[:, 0, : encoded.height, : encoded.width].float().cpu().numpy().astype(np.float32, copy=False)
+
+        result = SliceResult(fused=crop(out.fused))
+        if maps:
+            result.maps = {name: crop(getattr(out, name)) for name in MAP_NAMES}
+        return result
+
     def run_batch(
         self,
         a: np.ndarray,
@@ -85,24 +127,7 @@ class Fuser:
         maps: bool = True,
     ) -> SliceResult:
         """Fuse N x H x W float arrays in [0, 1] (one batch; no splitting)."""
-        ta = torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32)).unsqueeze(1)
-        tb = torch.from_numpy(np.ascontiguousarray(b, dtype=np.float32)).unsqueeze(1)
-        ta, (height, width) = pad_to_multiple(ta)
-        tb, _ = pad_to_multiple(tb)
-        ta = ta.to(self.device).contiguous(memory_format=self.memory_format)
-        tb = tb.to(self.device).contiguous(memory_format=self.memory_format)
-        scale_tensor = None
-        if scales is not None:
-            scale_tensor = torch.tensor([scales], dtype=ta.dtype, device=self.device).expand(ta.shape[0], 2)
-        out = self.model.decode(self.model.encode(ta, tb), controls, scale_tensor)
-
-        def crop(t: torch.Tensor) -> np.ndarray:
-            return t[:, 0, :height, :width].float().cpu().numpy().astype(np.float32, copy=False)
-
-        result = SliceResult(fused=crop(out.fused))
-        if maps:
-            result.maps = {name: crop(getattr(out, name)) for name in MAP_NAMES}
-        return result
+        return self.decode_batch(self.encode_batch(a, b), controls, scales, maps)
 
     def fuse(
         self,

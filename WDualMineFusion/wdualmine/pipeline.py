@@ -12,7 +12,7 @@ import SimpleITK as sitk
 from .colour import recolour
 from .controls import FusionControls
 from .errors import InputError
-from .inference import MAP_NAMES, Cancelled, Fuser
+from .inference import MAP_NAMES, Cancelled, Fuser, SliceResult
 from .io.images import grey_array, is_rgb
 from .network.residual import BACKGROUND_LEVEL
 from .volume.geometry import check_overlap, resample_onto, same_grid, slice_axis
@@ -31,6 +31,7 @@ class FusionResult:
     maps: dict[str, sitk.Image] = field(default_factory=dict)
     fused_rgb: sitk.Image | None = None
     warnings: list[str] = field(default_factory=list)
+    aligned: "AlignedPair | None" = field(default=None, repr=False)  # volumes: the aligned inputs used
 
 
 def _check_pixels(image: sitk.Image, name: str, allow_rgb: bool) -> None:
@@ -164,6 +165,72 @@ def align_volumes(
     )
 
 
+@dataclass(frozen=True)
+class SlicePlan:
+    """How the slices of an aligned pair go through the network."""
+
+    along: int  # numpy axis of the k, j, i arrays that slices are taken along
+    plane_shape: tuple[int, int]  # native slice size
+    net_shape: tuple[int, int]  # slice size the network sees
+    scales: tuple[float, float]  # whole-volume standard deviations for the z-scored base
+
+
+def plan_slices(pair: AlignedPair, axis: str = "auto", working_size: int | None = 256) -> SlicePlan:
+    along = slice_axis(pair.grid, axis)
+    plane_axes = [ax for ax in range(3) if ax != along]
+    spacing_kji = pair.grid.GetSpacing()[::-1]
+    plane_shape = (pair.a.shape[plane_axes[0]], pair.a.shape[plane_axes[1]])
+    net_shape = working_shape(plane_shape, (spacing_kji[plane_axes[0]], spacing_kji[plane_axes[1]]), working_size)
+    # one normalisation for the whole volume (from a 1/8 sample), so slices match
+    scales = (
+        float(np.std(pair.window_a.apply(pair.a[::2, ::2, ::2]))) or 1e-3,
+        float(np.std(pair.window_b.apply(pair.b[::2, ::2, ::2]))) or 1e-3,
+    )
+    return SlicePlan(along, plane_shape, net_shape, scales)
+
+
+@dataclass
+class SlabInputs:
+    """Windowed slices at the network's size, and the native foreground they will be masked with."""
+
+    a: np.ndarray
+    b: np.ndarray
+    foreground: np.ndarray
+
+
+def slab_inputs(pair: AlignedPair, plan: SlicePlan, index: slice) -> SlabInputs:
+    """Slices ``index`` along the plan's axis, windowed to [0, 1] and resized for the network."""
+    slab_a = pair.window_a.apply(np.moveaxis(pair.a, plan.along, 0)[index])
+    slab_b = pair.window_b.apply(np.moveaxis(pair.b, plan.along, 0)[index])
+    foreground = (slab_a > BACKGROUND_LEVEL) | (slab_b > BACKGROUND_LEVEL)
+    return SlabInputs(resize_stack(slab_a, plan.net_shape), resize_stack(slab_b, plan.net_shape), foreground)
+
+
+def slab_outputs(result: SliceResult, plan: SlicePlan, foreground: np.ndarray, mask_maps: bool = False) -> SliceResult:
+    """Network outputs back at the native slice size; the fused image (and the maps if asked) is 0 off the anatomy."""
+    fused = np.clip(resize_stack(result.fused, plan.plane_shape), 0, 1) * foreground
+    maps = {}
+    for name, values in result.maps.items():
+        values = resize_stack(values, plan.plane_shape)
+        maps[name] = values * foreground if mask_maps else values
+    return SliceResult(fused=fused.astype(np.float32, copy=False), maps=maps)
+
+
+def fuse_slab(
+    fuser: Fuser,
+    pair: AlignedPair,
+    plan: SlicePlan,
+    index: slice,
+    controls: FusionControls = FusionControls(),
+    maps: bool = False,
+    mask_maps: bool = False,
+) -> SliceResult:
+    """Fuse the slices ``index`` of an aligned pair (N x H x W native-size results)."""
+    inputs = slab_inputs(pair, plan, index)
+    result = fuser.fuse(inputs.a, inputs.b, controls, plan.scales, maps)
+    return slab_outputs(result, plan, inputs.foreground, mask_maps)
+
+
 def fuse_volume(
     fuser: Fuser,
     a: sitk.Image,
@@ -178,50 +245,39 @@ def fuse_volume(
     reference: str = "a",
     progress: Callable[[int, int], None] | None = None,
     cancelled: Callable[[], bool] | None = None,
+    pair: AlignedPair | None = None,
+    mask_maps: bool = False,
 ) -> FusionResult:
     """Fuse two 3-D volumes slice by slice on the reference grid; every output has its geometry exactly.
 
     The reference is A (default) or B (``reference="b"``, e.g. to fuse on the
     finer MRI grid); the other volume is resampled onto it in physical space,
-    on a copy. A stays the network's first input whichever grid is used. Each volume is windowed to
-    [0, 1] (percentiles unless a window is given). Slices are fused in the
-    fuser's batches; ``progress(done, total)`` counts slices, and
-    ``cancelled()`` is checked between batches. Inputs are never modified.
+    on a copy. A stays the network's first input whichever grid is used. Each
+    volume is windowed to [0, 1] (percentiles unless a window is given). A
+    ``pair`` from ``align_volumes`` can be passed to skip that work (``a``,
+    ``b``, the windows and ``reference`` are then ignored); the result carries
+    the pair it used. Slices are fused in the fuser's batches;
+    ``progress(done, total)`` counts slices, and ``cancelled()`` is checked
+    between batches. ``mask_maps`` zeroes the maps where both inputs are
+    background. Inputs are never modified.
     """
-    pair = align_volumes(a, b, names, reference, window_a, window_b)
-    grid, array_a, array_b, window_a, window_b = pair.grid, pair.a, pair.b, pair.window_a, pair.window_b
-    warnings = list(pair.warnings)
-
-    along = slice_axis(grid, axis)
-    plane_axes = [ax for ax in range(3) if ax != along]
-    spacing_kji = grid.GetSpacing()[::-1]
-    plane_shape = (array_a.shape[plane_axes[0]], array_a.shape[plane_axes[1]])
-    net_shape = working_shape(plane_shape, (spacing_kji[plane_axes[0]], spacing_kji[plane_axes[1]]), working_size)
-    scales = None
-    if controls.base == "zscore":  # one normalisation for the whole volume, so slices match
-        scales = (
-            float(np.std(window_a.apply(array_a[::2, ::2, ::2]))) or 1e-3,
-            float(np.std(window_b.apply(array_b[::2, ::2, ::2]))) or 1e-3,
-        )
-
-    total = array_a.shape[along]
-    fused = np.zeros(array_a.shape, np.float32)
-    outputs = {name: np.zeros(array_a.shape, np.float32) for name in MAP_NAMES} if maps else {}
+    pair = pair or align_volumes(a, b, names, reference, window_a, window_b)
+    plan = plan_slices(pair, axis, working_size)
+    total = pair.a.shape[plan.along]
+    fused = np.zeros(pair.a.shape, np.float32)
+    outputs = {name: np.zeros(pair.a.shape, np.float32) for name in MAP_NAMES} if maps else {}
     batch = max(1, fuser.batch_size)
     for start in range(0, total, batch):
         if cancelled is not None and cancelled():
             raise Cancelled("fusion cancelled by the user; no output was written")
         index = slice(start, min(total, start + batch))
-        slab_a = window_a.apply(np.moveaxis(array_a, along, 0)[index])
-        slab_b = window_b.apply(np.moveaxis(array_b, along, 0)[index])
-        result = fuser.fuse(resize_stack(slab_a, net_shape), resize_stack(slab_b, net_shape), controls, scales, maps)
-        foreground = (slab_a > BACKGROUND_LEVEL) | (slab_b > BACKGROUND_LEVEL)
-        np.moveaxis(fused, along, 0)[index] = np.clip(resize_stack(result.fused, plane_shape), 0, 1) * foreground
+        result = fuse_slab(fuser, pair, plan, index, controls, maps, mask_maps)
+        np.moveaxis(fused, plan.along, 0)[index] = result.fused
         for name in outputs:
-            np.moveaxis(outputs[name], along, 0)[index] = resize_stack(result.maps[name], plane_shape)
+            np.moveaxis(outputs[name], plan.along, 0)[index] = result.maps[name]
         if progress is not None:
             progress(index.stop, total)
 
-    out = FusionResult(fused=_like(fused, grid), warnings=warnings + fuser.notes)
-    out.maps = {name: _like(array, grid) for name, array in outputs.items()}
+    out = FusionResult(fused=_like(fused, pair.grid), warnings=list(pair.warnings) + fuser.notes, aligned=pair)
+    out.maps = {name: _like(array, pair.grid) for name, array in outputs.items()}
     return out

@@ -70,3 +70,14 @@ def test_train_command_with_loss_weights(tmp_path, phantom, capsys):
     _, meta = load_model(report["model"])
     assert meta["train"]["loss"]["mi"] == 2.0 and meta["train"]["loss"]["mi_bins"] == 16
     assert main(args[:-1] + ["bogus=1"]) == 2
+
+
+def test_sweep_command_scores_the_validation_split(tmp_path, phantom, capsys):
+    from wdualmine.cli import main
+
+    tiny_dataset(tmp_path / "data", phantom)
+    assert main(["sweep", "ct", "--data", str(tmp_path / "data"), "--details", "0,1", "--threads", "1", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["detail"] for r in rows] == [0.0, 1.0]
+    # detail 0 is the plain average, so its CC is the average's
+    assert rows[0]["CC"] != rows[1]["CC"] and all(0 < r["CC"] <= 1 for r in rows)

@@ -1,0 +1,98 @@
+"""First-use installation of PyTorch and the engine's other requirements. Never called at import time.
+
+Order matters: torch first, through the PyTorch extension's PyTorchUtils (it picks the CUDA build that
+matches the driver), then pytorch-wavelets, PyWavelets and tqdm, so that none of them pulls a CPU torch
+from PyPI. SimpleITK and numpy come with Slicer and are never installed or upgraded here.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+
+log = logging.getLogger(__name__)
+
+TORCH_REQUIREMENT = ">=2.1"
+TORCH_MINIMUM = (2, 1)
+# the engine's requirements besides torch, numpy and SimpleITK (which Slicer bundles); setuptools<81 because
+# pytorch-wavelets imports pkg_resources
+REQUIREMENTS = ("pytorch-wavelets>=1.3", "PyWavelets>=1.4", "tqdm>=4.60", "setuptools<81")
+IMPORT_NAMES = {"pytorch-wavelets": "pytorch_wavelets", "PyWavelets": "pywt", "tqdm": "tqdm", "setuptools": "pkg_resources"}
+
+
+class InstallError(RuntimeError):
+    def __init__(self, message: str, restartRequired: bool = False):
+        super().__init__(message)
+        self.restartRequired = restartRequired
+
+
+def _version_tuple(text: str) -> tuple[int, ...]:
+    parts = []
+    for piece in text.split("+")[0].split(".")[:2]:
+        digits = "".join(ch for ch in piece if ch.isdigit())
+        parts.append(int(digits or 0))
+    return tuple(parts)
+
+
+def missingRequirements() -> list[str]:
+    """Requirements whose import module is absent (cheap check, no pip call)."""
+    missing = []
+    for requirement in REQUIREMENTS:
+        name = requirement.split(">")[0].split("<")[0].split("=")[0]
+        if importlib.util.find_spec(IMPORT_NAMES[name]) is None:
+            missing.append(requirement)
+    return missing
+
+
+def ensureTorch(askConfirmation: bool = True) -> None:
+    """Install PyTorch through the PyTorch extension if needed (asks the user when ``askConfirmation``)."""
+    try:
+        import PyTorchUtils
+    except ModuleNotFoundError as error:
+        raise InstallError(
+            "This module requires the PyTorch extension. Install 'PyTorch' from the Extensions Manager and restart Slicer."
+        ) from error
+    torchLogic = PyTorchUtils.PyTorchUtilsLogic()
+    if not torchLogic.torchInstalled():
+        log.info("PyTorch is not installed; installing it through PyTorchUtils (%s)", TORCH_REQUIREMENT)
+        torch = torchLogic.installTorch(askConfirmation=askConfirmation, torchVersionRequirement=TORCH_REQUIREMENT)
+        if torch is None:
+            raise InstallError("PyTorch is required and was not installed; fusion cannot run without it.")
+        return
+    import torch
+
+    if _version_tuple(torch.__version__) < TORCH_MINIMUM:
+        raise InstallError(
+            f"PyTorch {torch.__version__} is too old (need {TORCH_REQUIREMENT}). Open the 'PyTorch Util' module, uninstall "
+            "PyTorch, restart Slicer and install it again.",
+            restartRequired=True,
+        )
+
+
+def ensureRequirements(confirm=None) -> None:
+    """Install the missing engine requirements: slicer.packaging.pip_ensure on Slicer 5.12+, else pip_install.
+
+    ``confirm(message, details) -> bool`` asks the user on older Slicer versions (the widget passes a dialog);
+    pip_ensure asks by itself and is skipped in testing mode.
+    """
+    import slicer
+
+    missing = missingRequirements()
+    if not missing:
+        return
+    packaging = getattr(slicer, "packaging", None)
+    if packaging is not None and hasattr(packaging, "pip_ensure"):
+        packaging.pip_ensure(list(REQUIREMENTS), requester="WDualMineFusion")
+        return
+    if confirm is not None and not confirm(
+        "WDualMine needs a few Python packages that are not installed yet. Install them now? (This takes a minute.)",
+        "\n".join(missing),
+    ):
+        raise InstallError("The required Python packages were not installed: " + ", ".join(missing))
+    slicer.util.pip_install(" ".join(missing))
+
+
+def ensureDependencies(askConfirmation: bool = True, confirm=None) -> None:
+    """PyTorch first, then the rest. Call it on Apply (main thread), not at import."""
+    ensureTorch(askConfirmation)
+    ensureRequirements(confirm)
