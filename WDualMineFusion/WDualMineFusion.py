@@ -11,6 +11,7 @@ import concurrent.futures
 import enum
 import logging
 import os
+import sys
 import threading
 from typing import Annotated
 
@@ -144,6 +145,7 @@ class WDualMineFusionParameterNode:
     reliabilityBias: Annotated[float, WithinRange(-2.0, 2.0)] = 0.0
     arbitrationBias: Annotated[float, WithinRange(-4.0, 4.0)] = 0.0
     base: Base = Base.plain
+    basePower: Annotated[float, WithinRange(1.0, 3.0)] = 1.0
     livePreview: bool = True
     overlay: Overlay = Overlay.reliabilityA
     opacity: Annotated[float, WithinRange(0.0, 1.0)] = 0.5
@@ -159,6 +161,7 @@ def controlsFromParameterNode(parameterNode) -> dict:
         "reliability_bias": float(parameterNode.reliabilityBias),
         "arbitration_bias": float(parameterNode.arbitrationBias),
         "base": parameterNode.base.name,
+        "base_power": float(parameterNode.basePower),
     }
 
 
@@ -299,18 +302,17 @@ class WDualMineFusionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def updateDeviceNote(self) -> None:
         choice = self._parameterNode.device.name if self._parameterNode else "auto"
-        note = ""
-        try:
-            import torch
-
-            if choice == "cpu" or (choice == "auto" and not torch.cuda.is_available()):
-                note = _("Running on the CPU: a whole volume takes seconds to minutes; the live preview stays interactive.")
-            elif choice == "cuda" and not torch.cuda.is_available():
-                note = _("CUDA is selected but no CUDA GPU is available to this PyTorch; choose Auto or CPU.")
-            else:
-                note = _("Running on the GPU.")
-        except ImportError:
-            note = _("PyTorch is not installed yet; it is installed on the first Apply.")
+        torch = sys.modules.get("torch")
+        if torch is None:
+            # importing torch only to label the panel would cost seconds at start-up; it is checked on first Apply
+            note = _("The device is checked when the model loads (first Apply).") if choice != "cpu" else _(
+                "Running on the CPU: a whole volume takes seconds to minutes; the live preview stays interactive.")
+        elif choice == "cpu" or (choice == "auto" and not torch.cuda.is_available()):
+            note = _("Running on the CPU: a whole volume takes seconds to minutes; the live preview stays interactive.")
+        elif choice == "cuda" and not torch.cuda.is_available():
+            note = _("CUDA is selected but no CUDA GPU is available to this PyTorch; choose Auto or CPU.")
+        else:
+            note = _("Running on the GPU.")
         self.ui.deviceNoteLabel.text = note
 
     def addLog(self, text: str) -> None:
@@ -375,6 +377,7 @@ class WDualMineFusionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.updateApplyButton()
         self.ui.progressBar.setVisible(False)
         self.finish(kind, future)
+        self.updateDeviceNote()  # torch is loaded now, so the note can say where the model ran
 
     def finish(self, kind: str, future) -> None:
         from wdualmine.inference import Cancelled

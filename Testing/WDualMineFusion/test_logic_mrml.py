@@ -120,6 +120,12 @@ def test_rerun_reuses_nodes_and_preview_matches(fused_sample):
     reliability = np.take(array(nodes["reliabilityA"]), index, axis=session.along)
     assert np.allclose(np.where(preview["foreground"], preview["reliability_a"], 0), reliability, atol=1e-5)
 
+    # base_power = 1 is the default (arithmetic mean); above 1 the base leans toward the brighter source
+    assert np.array_equal(logic.computePreview(index, base_power=1.0)["fused"], preview["fused"])
+    powered = logic.computePreview(index, base_power=1.5)["fused"]
+    assert not np.allclose(powered, preview["fused"], atol=1e-4)
+    assert powered[preview["foreground"]].mean() > preview["fused"][preview["foreground"]].mean()
+
     # other controls change only that slice of the outputs
     logic.previewSlice(mri, index, detail_strength=2.0, reliability_bias=1.0)
     changed = array(nodes["fused"])
@@ -242,6 +248,11 @@ def test_bad_inputs_raise_clear_messages(sample_scene):
         logic.fuse(mri, pet, **{**OPTIONS, "task": "xray"})
     with pytest.raises(FusionInputError, match="detail_strength"):
         logic.fuse(mri, pet, detail_strength=5.0, **OPTIONS)
+    for power in (0.5, 3.5):
+        with pytest.raises(FusionInputError, match=r"base_power must be a number in \[1\.0, 3\.0\]"):
+            logic.fuse(mri, pet, base_power=power, **OPTIONS)
+    with pytest.raises(FusionInputError, match="unknown control"):
+        logic.fuse(mri, pet, basePower=1.5, **OPTIONS)
     with pytest.raises(FusionInputError, match="no reference volume"):
         logic.fuse(None, pet, **OPTIONS)
     assert mri.GetNodeReference("WDualMineFusion.fused") is None

@@ -84,3 +84,51 @@ def test_extension_metadata_is_consistent():
     assert entry["build_dependencies"] == ["PyTorch"] and entry["category"] == "Filtering"
     for icon in (REPO / "Resources/Icons/WDualMine.png", MODULE / "Resources/Icons/WDualMineFusion.png"):
         assert icon.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+def test_every_fusion_control_is_wired_through_the_module():
+    """Each FusionControls field is a logic control, a parameter-node field in the engine's range, and in the GUI."""
+    import dataclasses
+
+    from wdualmine.controls import CONTROL_RANGES, FusionControls
+
+    engine = [field.name for field in dataclasses.fields(FusionControls)]
+    logic_tree = ast.parse((MODULE / "WDualMineFusionLib" / "logic.py").read_text())
+    control_names = next(
+        ast.literal_eval(node.value) for node in ast.walk(logic_tree)
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "CONTROL_NAMES" for t in node.targets)
+    )
+    assert sorted(control_names) == sorted(engine), "logic.CONTROL_NAMES differs from the FusionControls fields"
+
+    module_tree = ast.parse((MODULE / "WDualMineFusion.py").read_text())
+    function = next(n for n in ast.walk(module_tree) if isinstance(n, ast.FunctionDef) and n.name == "controlsFromParameterNode")
+    returned = next(n.value for n in ast.walk(function) if isinstance(n, ast.Return))
+    assert sorted(ast.literal_eval(key) for key in returned.keys) == sorted(engine), "controlsFromParameterNode misses a control"
+
+    fields = {}
+    for node in ast.walk(module_tree):
+        if isinstance(node, ast.ClassDef) and node.name == "WDualMineFusionParameterNode":
+            fields = {item.target.id: item for item in node.body if isinstance(item, ast.AnnAssign)}
+    ui = ElementTree.parse(MODULE / "Resources" / "UI" / "WDualMineFusion.ui")
+    sliders = {}
+    for widget in ui.iter("widget"):
+        props = {p.get("name"): p for p in widget.findall("property")}
+        if "SlicerParameterName" in props:
+            sliders[props["SlicerParameterName"].findtext("string")] = (widget, props)
+    for name in engine:
+        assert camel(name) in fields, f"no parameter-node field {camel(name)} for control {name}"
+        assert camel(name) in sliders, f"no widget bound to {camel(name)} in the .ui"
+        if name in CONTROL_RANGES:
+            low, high = CONTROL_RANGES[name]
+            annotation = ast.unparse(fields[camel(name)].annotation)
+            assert f"WithinRange({low}, {high})" in annotation, f"{camel(name)}: {annotation} vs range {low, high}"
+            widget, props = sliders[camel(name)]
+            assert widget.get("class") == "ctkSliderWidget"
+            assert float(props["minimum"].findtext("double")) == low and float(props["maximum"].findtext("double")) == high
+            default = ast.literal_eval(fields[camel(name)].value)
+            assert default == getattr(FusionControls(), name)

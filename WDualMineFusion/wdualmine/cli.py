@@ -52,10 +52,12 @@ def add_controls(parser: argparse.ArgumentParser) -> None:
     low, high = CONTROL_RANGES["arbitration_bias"]
     group.add_argument("--arbitration-bias", type=float, default=0.0, help=f"{low}..{high}: > 0 favours the wavelet expert (edges), < 0 the spatial one")
     group.add_argument("--base", choices=BASES, default="plain", help="average the residual is added to (default: plain)")
+    low, high = CONTROL_RANGES["base_power"]
+    group.add_argument("--base-power", type=float, default=1.0, help=f"{low}..{high}: power mean of the base; 1 = arithmetic mean (default)")
 
 
 def controls_from(args: argparse.Namespace) -> FusionControls:
-    return FusionControls(args.detail, args.reliability_bias, args.arbitration_bias, args.base)
+    return FusionControls(args.detail, args.reliability_bias, args.arbitration_bias, args.base, args.base_power)
 
 
 def command_fuse(args: argparse.Namespace) -> int:
@@ -155,6 +157,7 @@ def command_train(args: argparse.Namespace) -> int:
     config = TrainConfig(
         task=args.task, steps=args.steps, batch_size=args.batch_size, crop=args.crop, learning_rate=args.lr,
         seed=args.seed, eval_every=args.eval_every, threads=args.threads, loss=LossWeights(**loss),
+        base=args.base, base_power=args.base_power,
     )
     with progress_bar(f"training {args.task}", unit="step") as update:
         metrics = train(config, args.data, args.work_dir, lambda step, total, terms: update(step, total))
@@ -180,12 +183,15 @@ def command_sweep(args: argparse.Namespace) -> int:
     names = ("CC", "MI", "SCD", "VIF", "Qabf", "SSIM")
     rows = []
     for detail in (float(d) for d in args.details.split(",")):
-        controls = FusionControls(detail, base=args.base)
+        controls = FusionControls(detail, base=args.base, base_power=args.base_power)
         rows.append({"detail": detail, **validate(model, validation, controls)})
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
-    print(f"{args.task}: {len(validation.ids)} validation pairs (series {', '.join(sorted({i[:3] for i in validation.ids}))}), base {args.base}")
+    print(
+        f"{args.task}: {len(validation.ids)} validation pairs (series {', '.join(sorted({i[:3] for i in validation.ids}))}), "
+        f"base {args.base}, power {args.base_power}"
+    )
     print("detail " + "".join(f"{n:>8}" for n in names))
     for row in rows:
         print(f"{row['detail']:6.2f} " + "".join(f"{row[n]:8.4f}" for n in names))
@@ -246,6 +252,7 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--weights", help="a checkpoint (default: the shipped model of the task)")
     sweep.add_argument("--details", default="0,0.1,0.25,0.5,1,1.5", help="comma-separated detail strengths")
     sweep.add_argument("--base", choices=BASES, default="plain")
+    sweep.add_argument("--base-power", type=float, default=1.0)
     sweep.add_argument("--threads", type=int, default=2)
     sweep.add_argument("--json", action="store_true")
     sweep.set_defaults(handler=command_sweep)
@@ -261,6 +268,8 @@ def build_parser() -> argparse.ArgumentParser:
     training.add_argument("--seed", type=int, default=0)
     training.add_argument("--eval-every", type=int, default=250)
     training.add_argument("--threads", type=int, default=2)
+    training.add_argument("--base", choices=BASES, default="plain", help="base average to train the residual on")
+    training.add_argument("--base-power", type=float, default=1.0, help="power mean of that base (1 = arithmetic)")
     training.add_argument("--loss", help="loss weights to change, e.g. mi=2,gradient=0.25,mi_bins=128 (see training/losses.py)")
     training.set_defaults(handler=command_train)
     return parser

@@ -3,7 +3,7 @@ import torch
 
 from wdualmine.controls import FusionControls
 from wdualmine.network import WDualMineNet, count_parameters
-from wdualmine.network.residual import plain_average
+from wdualmine.network.residual import fusion_base
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +54,9 @@ def test_untrained_reliability_is_an_exact_average(net):
 def test_zero_detail_gives_the_base_average(net):
     a, b = pair()
     out = net(a, b, FusionControls(detail_strength=0.0))
-    assert torch.allclose(out.fused, plain_average(a, b))
+    assert torch.allclose(out.fused, fusion_base(a, b))
+    powered = net(a, b, FusionControls(detail_strength=0.0, base="zscore", base_power=1.5))
+    assert torch.allclose(powered.fused, fusion_base(a, b, "zscore", 1.5).clamp(0, 1))
 
 
 @torch.inference_mode()

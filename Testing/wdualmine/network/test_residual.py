@@ -1,6 +1,14 @@
 import torch
 
-from wdualmine.network.residual import ResidualToAverage, foreground_mask, plain_average, zscored_average
+from wdualmine.network.residual import ResidualToAverage, foreground_mask, fusion_base
+
+
+def plain_average(a, b):
+    return fusion_base(a, b)
+
+
+def zscored_average(a, b, scales=None):
+    return fusion_base(a, b, "zscore", 1.0, scales)
 
 
 def test_zscored_average_equals_plain_when_scales_match():
@@ -43,3 +51,14 @@ def test_foreground_mask():
     a = torch.tensor([[[[0.0, 0.5, 0.0]]]])
     b = torch.tensor([[[[0.0, 0.0, 0.9]]]])
     assert foreground_mask(a, b).flatten().tolist() == [0.0, 1.0, 1.0]
+
+
+def test_power_mean_base():
+    a = torch.tensor([[[[0.0, 0.2, 0.8, 0.0]]]])
+    b = torch.tensor([[[[0.0, 0.6, 0.0, 0.5]]]])
+    assert torch.allclose(fusion_base(a, b, power=1.0), 0.5 * (a + b))
+    p2 = fusion_base(a, b, power=2.0)
+    # ((0.2**2 + 0.6**2) / 2) ** 0.5 = 0.2 ** 0.5; ((0.8**2) / 2) ** 0.5 = 0.8 / 2 ** 0.5
+    assert torch.allclose(p2, torch.tensor([[[[0.0, 0.2**0.5, 0.8 / 2**0.5, 0.5 / 2**0.5]]]]))
+    assert p2[..., 0].item() == 0.0  # background stays exactly 0
+    assert (fusion_base(a, b, power=3.0) >= p2 - 1e-7).all()  # power means grow with p

@@ -12,7 +12,7 @@ from .arbitration import SoftGradientArbiter
 from .blocks import upsample_to
 from .encoder import SiameseEncoder
 from .reliability import ReliabilityHead, weighted_fusion
-from .residual import ResidualToAverage, foreground_mask, plain_average, zscored_average
+from .residual import ResidualToAverage, foreground_mask, fusion_base
 from .spatial_expert import SpatialExpert
 from .wavelet_expert import WaveletExpert
 
@@ -116,7 +116,7 @@ class WDualMineNet(nn.Module):
         fused_features = [weighted_fusion(fa, fb, w) for fa, fb, w in zip(encoded.features_a, encoded.features_b, weights)]
 
         a, b = encoded.a, encoded.b
-        base = zscored_average(a, b, scales) if controls.base == "zscore" else plain_average(a, b)
+        base = fusion_base(a, b, controls.base, controls.base_power, scales)
 
         spatial = self.spatial_expert(fused_features)
         wavelet = self.wavelet_expert(encoded.low, encoded.detail, fused_features[1], weights[1]) - base

@@ -33,6 +33,36 @@ def soft_mutual_information(x: torch.Tensor, y: torch.Tensor, bins: int = 32) ->
     return (joint * (torch.log(joint + 1e-10) - torch.log(marginal_x * marginal_y + 1e-10))).sum((1, 2))
 
 
+def stretched_levels(x: torch.Tensor) -> torch.Tensor:
+    """Per-image min-max stretch to 0..255 (N x P), as the R1 protocol stretches a fused image before scoring."""
+    flat = x.flatten(1)
+    low, high = flat.amin(1, keepdim=True), flat.amax(1, keepdim=True)
+    return (flat - low) / (high - low).clamp_min(1e-6) * 255.0
+
+
+def grey_level_mutual_information(fused: torch.Tensor, source: torch.Tensor, sigma: float = 0.4) -> torch.Tensor:
+    """Differentiable stand-in for R1's MI (nats) per image: 256 x 256 grey-level joint histogram.
+
+    R1 counts exact grey levels of the stretched, rounded fused image against
+    the source's; any local change that maps one (A, B) pair to several fused
+    levels costs MI there, which a coarse Parzen MI does not see. Here the
+    source is binned exactly (it takes no gradient) and each fused value is
+    spread over its four nearest levels with a narrow Gaussian, so the
+    histogram is close to R1's and still differentiable.
+    """
+    levels = stretched_levels(fused)
+    source_bins = torch.round(source.flatten(1).clamp(0, 1) * 255).long()
+    nearest = torch.floor(levels).long().unsqueeze(-1) + torch.arange(-1, 3, device=fused.device)
+    weights = torch.exp(-0.5 * ((levels.unsqueeze(-1) - nearest) / sigma) ** 2)
+    weights = weights / weights.sum(-1, keepdim=True)
+    index = nearest.clamp(0, 255) * 256 + source_bins.unsqueeze(-1)
+    n, pixels = levels.shape
+    joint = torch.zeros(n, 256 * 256, dtype=fused.dtype, device=fused.device)
+    joint = joint.scatter_add(1, index.flatten(1), weights.flatten(1)).view(n, 256, 256) / pixels
+    marginal_f, marginal_s = joint.sum(2, keepdim=True), joint.sum(1, keepdim=True)
+    return (joint * (torch.log(joint + 1e-12) - torch.log(marginal_f * marginal_s + 1e-12))).sum((1, 2))
+
+
 def box_ssim(x: torch.Tensor, y: torch.Tensor, window: int = 7) -> torch.Tensor:
     """Mean SSIM per image with a box window, as the R1 protocol scores it.
 
@@ -56,7 +86,7 @@ class LossWeights:
     gradient: float = 0.5  # edge strength of the stronger source at each pixel: Qabf, VIF
     ssim: float = 0.5  # local structure with both sources; punishes grey background
     residual: float = 2.0  # residual energy relative to the base's variance: keeps CC/MI near the average's
-    mi_bins: int = 32  # histogram bins of the soft MI; R1 counts 256 exact grey levels, so finer is closer
+    mi_bins: int = 32  # histogram bins of the Parzen MI; 0 = the R1-like grey-level MI (256 exact levels)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -71,8 +101,13 @@ class FusionLoss(nn.Module):
         fused = out.fused
         cc = 1 - 0.5 * (correlation(fused, a) + correlation(fused, b))
         bins = self.weights.mi_bins
-        mi_base = (soft_mutual_information(out.base, a, bins) + soft_mutual_information(out.base, b, bins)).detach()
-        mi_fused = soft_mutual_information(fused, a, bins) + soft_mutual_information(fused, b, bins)
+        if bins:
+            def information(x, source):
+                return soft_mutual_information(x, source, bins)
+        else:
+            information = grey_level_mutual_information
+        mi_base = (information(out.base, a) + information(out.base, b)).detach()
+        mi_fused = information(fused, a) + information(fused, b)
         mi = (mi_base - mi_fused) / (mi_base + 1e-6)
         target = torch.maximum(sobel_magnitude(a), sobel_magnitude(b))
         gradient = (sobel_magnitude(fused) - target).abs().flatten(1).mean(1) / (target.flatten(1).mean(1) + 1e-6)

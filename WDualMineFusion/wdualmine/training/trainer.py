@@ -33,6 +33,8 @@ class TrainConfig:
     eval_every: int = 250
     checkpoint_every: int = 100
     threads: int = 2
+    base: str = "plain"  # the base average the residual is trained on (a FusionControls setting)
+    base_power: float = 1.0
     loss: LossWeights = field(default_factory=LossWeights)
     model: ModelConfig = field(default_factory=ModelConfig)
 
@@ -122,6 +124,7 @@ def train(
         )
         partial.replace(resume)
 
+    controls = FusionControls(base=config.base, base_power=config.base_power)
     metrics: dict[str, float] = {}
     running: dict[str, list[float]] = {}
     while step < config.steps:
@@ -130,7 +133,7 @@ def train(
         a, b = augmenter.batch(train_set, config.batch_size)
         a = a.contiguous(memory_format=torch.channels_last)
         b = b.contiguous(memory_format=torch.channels_last)
-        loss, terms = loss_fn(a, b, model(a, b))
+        loss, terms = loss_fn(a, b, model(a, b, controls))
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -145,7 +148,7 @@ def train(
         if step % config.checkpoint_every == 0 or step == config.steps:
             checkpoint()
         if step % config.eval_every == 0 or step == config.steps:
-            metrics = validate(model, val_set)
+            metrics = validate(model, val_set, controls)
             record = {"step": step, "seconds": round(elapsed, 1), **{k: float(np.mean(v)) for k, v in running.items()}, "val": metrics}
             running = {}
             with open(work_dir / "log.jsonl", "a") as stream:
