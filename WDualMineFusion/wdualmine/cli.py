@@ -141,11 +141,12 @@ def command_bench(args: argparse.Namespace) -> int:
     return 0
 
 
-def command_train(args: argparse.Namespace) -> int:
+def train_config(args: argparse.Namespace):
+    """TrainConfig from the options shared by `train` and `ablate`."""
     from dataclasses import fields
 
     from .training.losses import LossWeights
-    from .training.trainer import TrainConfig, train
+    from .training.trainer import TrainConfig
 
     loss = {}
     for item in filter(None, (args.loss or "").split(",")):
@@ -153,12 +154,18 @@ def command_train(args: argparse.Namespace) -> int:
         known = {f.name: f.type for f in fields(LossWeights)}
         if name not in known:
             raise ValueError(f"unknown loss weight {name!r}; use {', '.join(known)}")
-        loss[name] = int(value) if name == "mi_bins" else float(value)
-    config = TrainConfig(
+        loss[name] = int(value) if name in ("mi_bins", "hinge") else float(value)
+    return TrainConfig(
         task=args.task, steps=args.steps, batch_size=args.batch_size, crop=args.crop, learning_rate=args.lr,
         seed=args.seed, eval_every=args.eval_every, threads=args.threads, loss=LossWeights(**loss),
         base=args.base, base_power=args.base_power,
     )
+
+
+def command_train(args: argparse.Namespace) -> int:
+    from .training.trainer import train
+
+    config = train_config(args)
     with progress_bar(f"training {args.task}", unit="step") as update:
         metrics = train(config, args.data, args.work_dir, lambda step, total, terms: update(step, total))
     print(json.dumps({"task": args.task, "validation": metrics, "model": str(Path(args.work_dir) / "model.pt")}, indent=2))
@@ -173,29 +180,68 @@ def command_sweep(args: argparse.Namespace) -> int:
     from .weights import load_model, shipped_entry
 
     torch.set_num_threads(args.threads)
-    if args.weights:
-        model, _ = load_model(args.weights)
-    else:
-        entry = shipped_entry(args.task)
-        model, _ = load_model(entry.path, entry.sha256)
-    pairs = load_pairs(args.data, args.task)
-    validation = subset(pairs, split_by_series(pairs.ids)[1])
     names = ("CC", "MI", "SCD", "VIF", "Qabf", "SSIM")
-    rows = []
-    for detail in (float(d) for d in args.details.split(",")):
-        controls = FusionControls(detail, base=args.base, base_power=args.base_power)
-        rows.append({"detail": detail, **validate(model, validation, controls)})
+    details = [float(d) for d in args.details.split(",")]
+    results: dict[str, list[dict]] = {}
+    for task in args.tasks:
+        if args.weights:
+            model, _ = load_model(args.weights)
+        else:
+            entry = shipped_entry(task)
+            model, _ = load_model(entry.path, entry.sha256)
+        pairs = load_pairs(args.data, task)
+        validation = subset(pairs, split_by_series(pairs.ids)[1])
+        rows = []
+        for detail in details:
+            controls = FusionControls(detail, base=args.base, base_power=args.base_power)
+            rows.append({"detail": detail, **validate(model, validation, controls)})
+        results[task] = rows
+        if not args.json:
+            series = ", ".join(sorted({i[:3] for i in validation.ids}))
+            print(f"{task}: {len(validation.ids)} validation pairs (series {series}), base {args.base}, power {args.base_power}")
+            print("detail " + "".join(f"{n:>8}" for n in names))
+            for row in rows:
+                print(f"{row['detail']:6.2f} " + "".join(f"{row[n]:8.4f}" for n in names))
     if args.json:
-        print(json.dumps(rows, indent=2))
-        return 0
-    print(
-        f"{args.task}: {len(validation.ids)} validation pairs (series {', '.join(sorted({i[:3] for i in validation.ids}))}), "
-        f"base {args.base}, power {args.base_power}"
-    )
-    print("detail " + "".join(f"{n:>8}" for n in names))
-    for row in rows:
-        print(f"{row['detail']:6.2f} " + "".join(f"{row[n]:8.4f}" for n in names))
+        print(json.dumps(results if len(args.tasks) > 1 else results[args.tasks[0]], indent=2))
+    if args.plot:
+        from .tradeoff_plot import plot_tradeoff
+
+        title = f"W-DUALMINE detail-strength sweep (base {args.base}, power {args.base_power})"
+        print(f"plot: {plot_tradeoff(results, args.plot, title)}", file=sys.stderr)
     return 0
+
+
+def command_ablate(args: argparse.Namespace) -> int:
+    from .training.ablation import format_ablation, run_ablation
+
+    config = train_config(args)
+    bars: dict[str, object] = {}
+
+    def update(name: str, step: int, total: int) -> None:
+        if name not in bars:
+            print(f"training: {name}", file=sys.stderr)
+            bars[name] = True
+
+    results = run_ablation(config, args.data, args.work_dir, update)
+    print(json.dumps(results, indent=2) if args.json else format_ablation(args.task.upper() + "-MRI", results))
+    return 0
+
+
+def add_training_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("task", choices=("ct", "pet", "spect"))
+    parser.add_argument("--data", required=True, help="folder laid out as TASK/{CT|PET|SPECT,MRI}/<id>.png")
+    parser.add_argument("--work-dir", required=True, help="checkpoints, log.jsonl and the final model.pt go here")
+    parser.add_argument("--steps", type=int, default=2000)
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--crop", type=int, default=128)
+    parser.add_argument("--lr", type=float, default=2e-3)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--eval-every", type=int, default=250)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--base", choices=BASES, default="plain", help="base average to train the residual on")
+    parser.add_argument("--base-power", type=float, default=1.0, help="power mean of that base (1 = arithmetic)")
+    parser.add_argument("--loss", help="loss weights to change, e.g. mi=2,gradient=0.25,mi_bins=0 (see training/losses.py)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -247,7 +293,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.set_defaults(handler=command_bench)
 
     sweep = commands.add_parser("sweep", help="validation R1 metrics of a model across detail strengths (the trade-off)")
-    sweep.add_argument("task", choices=("ct", "pet", "spect"))
+    sweep.add_argument("tasks", nargs="+", choices=("ct", "pet", "spect"))
     sweep.add_argument("--data", required=True, help="folder laid out as TASK/{CT|PET|SPECT,MRI}/<id>.png")
     sweep.add_argument("--weights", help="a checkpoint (default: the shipped model of the task)")
     sweep.add_argument("--details", default="0,0.1,0.25,0.5,1,1.5", help="comma-separated detail strengths")
@@ -255,23 +301,17 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--base-power", type=float, default=1.0)
     sweep.add_argument("--threads", type=int, default=2)
     sweep.add_argument("--json", action="store_true")
+    sweep.add_argument("--plot", help="also draw CC and MI against Qabf (one line per task, the peers marked) into this PNG")
     sweep.set_defaults(handler=command_sweep)
 
     training = commands.add_parser("train", help="train a model on an AANLIB-style folder (resumes from WORK_DIR)")
-    training.add_argument("task", choices=("ct", "pet", "spect"))
-    training.add_argument("--data", required=True, help="folder laid out as TASK/{CT|PET|SPECT,MRI}/<id>.png")
-    training.add_argument("--work-dir", required=True, help="checkpoints, log.jsonl and the final model.pt go here")
-    training.add_argument("--steps", type=int, default=2000)
-    training.add_argument("--batch-size", type=int, default=8)
-    training.add_argument("--crop", type=int, default=128)
-    training.add_argument("--lr", type=float, default=2e-3)
-    training.add_argument("--seed", type=int, default=0)
-    training.add_argument("--eval-every", type=int, default=250)
-    training.add_argument("--threads", type=int, default=2)
-    training.add_argument("--base", choices=BASES, default="plain", help="base average to train the residual on")
-    training.add_argument("--base-power", type=float, default=1.0, help="power mean of that base (1 = arithmetic)")
-    training.add_argument("--loss", help="loss weights to change, e.g. mi=2,gradient=0.25,mi_bins=128 (see training/losses.py)")
+    add_training_options(training)
     training.set_defaults(handler=command_train)
+
+    ablate = commands.add_parser("ablate", help="train the full model and one variant without each component; print the table")
+    add_training_options(ablate)
+    ablate.add_argument("--json", action="store_true")
+    ablate.set_defaults(handler=command_ablate)
     return parser
 
 

@@ -101,3 +101,24 @@ def test_trains_end_to_end():
         grads = [p.grad for n, p in net.named_parameters() if n.startswith(name)]
         assert grads and all(g is not None for g in grads), name
         assert sum(float(g.abs().sum()) for g in grads) > 0, name
+
+
+@pytest.mark.parametrize("switch", ["reliability_maps", "wavelet_expert", "arbitration", "residual_to_average"])
+@torch.inference_mode()
+def test_ablation_switches(switch):
+    from wdualmine.network import ModelConfig
+
+    torch.manual_seed(0)
+    net = WDualMineNet(ModelConfig(**{switch: False})).eval()
+    a, b = pair()
+    out = net(a, b, FusionControls(reliability_bias=1.0, arbitration_bias=2.0))
+    assert out.fused.shape == a.shape and torch.count_nonzero(out.fused[..., :6, :]) == 0
+    if switch == "reliability_maps":
+        assert torch.equal(out.reliability_a, torch.full_like(a, 0.5))  # the bias has nothing to shift
+    if switch == "wavelet_expert":
+        assert torch.count_nonzero(out.arbitration) == 0
+    if switch == "arbitration":
+        assert torch.equal(out.arbitration, torch.full_like(a, 0.5))
+    if switch == "residual_to_average":
+        # detail strength no longer scales anything: the output is the experts' image
+        assert torch.equal(out.fused, net(a, b, FusionControls(detail_strength=0.0, reliability_bias=1.0, arbitration_bias=2.0)).fused)

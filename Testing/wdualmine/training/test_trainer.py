@@ -76,8 +76,25 @@ def test_sweep_command_scores_the_validation_split(tmp_path, phantom, capsys):
     from wdualmine.cli import main
 
     tiny_dataset(tmp_path / "data", phantom)
-    assert main(["sweep", "ct", "--data", str(tmp_path / "data"), "--details", "0,1", "--threads", "1", "--json"]) == 0
+    plot = tmp_path / "tradeoff.png"
+    assert main(["sweep", "ct", "--data", str(tmp_path / "data"), "--details", "0,1", "--threads", "1", "--json", "--plot", str(plot)]) == 0
     rows = json.loads(capsys.readouterr().out)
+    assert plot.stat().st_size > 10_000
     assert [r["detail"] for r in rows] == [0.0, 1.0]
     # detail 0 is the plain average, so its CC is the average's
     assert rows[0]["CC"] != rows[1]["CC"] and all(0 < r["CC"] <= 1 for r in rows)
+
+
+def test_ablate_command_trains_every_variant(tmp_path, phantom, capsys):
+    from wdualmine.cli import main
+    from wdualmine.training.ablation import VARIANTS
+
+    tiny_dataset(tmp_path / "data", phantom)
+    args = ["ablate", "ct", "--data", str(tmp_path / "data"), "--work-dir", str(tmp_path / "ablation"), "--steps", "1",
+            "--batch-size", "2", "--crop", "16", "--eval-every", "1", "--threads", "1", "--json"]
+    assert main(args) == 0
+    results = json.loads(capsys.readouterr().out)
+    assert list(results) == list(VARIANTS)
+    configs = {p.parent.name: load_model(p)[1]["train"]["model"] for p in (tmp_path / "ablation").glob("*/model.pt")}
+    assert configs["full"]["wavelet_expert"] and not configs["wavelet_expert"]["wavelet_expert"]
+    assert not configs["residual_to_average"]["residual_to_average"] and configs["residual_to_average"]["arbitration"]

@@ -25,6 +25,14 @@ class ModelConfig:
     channels: tuple[int, ...] = (8, 16, 24, 32)
     wave: str = "haar"
     residual_bound: float = 0.25
+    # ablation switches (all on in the shipped models): without reliability maps the
+    # features are averaged 50/50; without the wavelet expert only the spatial one
+    # is used; without arbitration the gate is a fixed 0.5; without
+    # residual-to-average the experts output the fused image directly
+    reliability_maps: bool = True
+    wavelet_expert: bool = True
+    arbitration: bool = True
+    residual_to_average: bool = True
 
     def as_dict(self) -> dict:
         return {**asdict(self), "channels": list(self.channels)}
@@ -109,10 +117,14 @@ class WDualMineNet(nn.Module):
         ``scales`` (N x 2 standard deviations) fixes the z-scored base's
         normalisation, e.g. to whole-volume values.
         """
-        weights = [
-            head(fa, fb, controls.reliability_bias)
-            for head, fa, fb in zip(self.reliability, encoded.features_a, encoded.features_b)
-        ]
+        config = self.config
+        if config.reliability_maps:
+            weights = [
+                head(fa, fb, controls.reliability_bias)
+                for head, fa, fb in zip(self.reliability, encoded.features_a, encoded.features_b)
+            ]
+        else:
+            weights = [torch.full_like(fa[:, :1], 0.5) for fa in encoded.features_a]
         fused_features = [weighted_fusion(fa, fb, w) for fa, fb, w in zip(encoded.features_a, encoded.features_b, weights)]
 
         a, b = encoded.a, encoded.b
@@ -120,8 +132,18 @@ class WDualMineNet(nn.Module):
 
         spatial = self.spatial_expert(fused_features)
         wavelet = self.wavelet_expert(encoded.low, encoded.detail, fused_features[1], weights[1]) - base
-        gate = self.arbiter(encoded.gradients, controls.arbitration_bias)
-        fused, residual = self.output(base, gate * wavelet + (1 - gate) * spatial, encoded.foreground, controls.detail_strength)
+        if not config.wavelet_expert:
+            gate = torch.zeros_like(base)
+        elif not config.arbitration:
+            gate = torch.full_like(base, 0.5)
+        else:
+            gate = self.arbiter(encoded.gradients, controls.arbitration_bias)
+        if config.residual_to_average:
+            fused, residual = self.output(base, gate * wavelet + (1 - gate) * spatial, encoded.foreground, controls.detail_strength)
+        else:  # ablation: the experts' images are the output, no base average
+            direct = gate * (wavelet + base) + (1 - gate) * torch.sigmoid(spatial)
+            fused = direct.clamp(0.0, 1.0) * encoded.foreground
+            residual = fused - base
 
         # one dense map for display: the mean of the per-scale maps at full resolution
         reliability_a = torch.stack([upsample_to(w, a) for w in weights]).mean(dim=0)

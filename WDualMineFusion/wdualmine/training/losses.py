@@ -87,6 +87,9 @@ class LossWeights:
     ssim: float = 0.5  # local structure with both sources; punishes grey background
     residual: float = 2.0  # residual energy relative to the base's variance: keeps CC/MI near the average's
     mi_bins: int = 32  # histogram bins of the Parzen MI; 0 = the R1-like grey-level MI (256 exact levels)
+    # 1: CC and MI count only where the fused image falls below the base's (constraints, not goals),
+    # so the residual is free to add structure as long as it keeps the base's global statistics
+    hinge: int = 0
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -100,6 +103,9 @@ class FusionLoss(nn.Module):
     def forward(self, a: torch.Tensor, b: torch.Tensor, out: FusionOutput) -> tuple[torch.Tensor, dict[str, float]]:
         fused = out.fused
         cc = 1 - 0.5 * (correlation(fused, a) + correlation(fused, b))
+        if self.weights.hinge:
+            cc_base = (1 - 0.5 * (correlation(out.base, a) + correlation(out.base, b))).detach()
+            cc = torch.relu(cc - cc_base)
         bins = self.weights.mi_bins
         if bins:
             def information(x, source):
@@ -109,10 +115,12 @@ class FusionLoss(nn.Module):
         mi_base = (information(out.base, a) + information(out.base, b)).detach()
         mi_fused = information(fused, a) + information(fused, b)
         mi = (mi_base - mi_fused) / (mi_base + 1e-6)
+        if self.weights.hinge:
+            mi = torch.relu(mi)
         target = torch.maximum(sobel_magnitude(a), sobel_magnitude(b))
         gradient = (sobel_magnitude(fused) - target).abs().flatten(1).mean(1) / (target.flatten(1).mean(1) + 1e-6)
         ssim = 1 - 0.5 * (box_ssim(fused, a) + box_ssim(fused, b))
         residual = out.residual.flatten(1).pow(2).mean(1) / (out.base.flatten(1).var(1) + 1e-6)
         terms = {"cc": cc.mean(), "mi": mi.mean(), "gradient": gradient.mean(), "ssim": ssim.mean(), "residual": residual.mean()}
-        total = sum(getattr(self.weights, name) * value for name, value in terms.items())  # mi_bins is not a term
+        total = sum(getattr(self.weights, name) * value for name, value in terms.items())  # mi_bins, hinge: settings
         return total, {name: float(value.detach()) for name, value in terms.items()}
