@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench clean
+.PHONY: demo test bench screenshots clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,12 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/wdualmine bench
+
+# The README's pictures: Slicer slice views rendered headless, and the demo montage.
+screenshots: $(STAMP)
+	$(BIN)/python Testing/WDualMineFusion/render_screenshots.py Resources/Screenshots
+	$(BIN)/wdualmine demo -o demo-output
+	cp demo-output/montage.png Resources/Screenshots/demo-montage.png
 
 clean:
 	rm -rf $(VENV) demo-output .pytest_cache
