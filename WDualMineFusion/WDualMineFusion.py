@@ -237,6 +237,8 @@ class WDualMineFusionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def onSceneStartClose(self, caller, event) -> None:
         self.setParameterNode(None)
+        if self.logic is not None:
+            self.logic.resetPreview()  # its cached volumes belong to the closing scene
 
     def onSceneEndClose(self, caller, event) -> None:
         if self.parent.isEntered:
@@ -276,7 +278,9 @@ class WDualMineFusionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         controls = controlsFromParameterNode(self._parameterNode)
         if controls != self._lastControls:
             self._lastControls = controls
-            if self._parameterNode.livePreview and self.logic.hasPreview():
+            if self._parameterNode.livePreview and self.logic.hasPreviewFor(
+                self._parameterNode.referenceVolume, self._parameterNode.secondVolume
+            ):
                 self.previewTimer.start()  # debounced: restarts while the slider moves
         reference = self._parameterNode.referenceVolume
         if reference is not None and self.logic.hasPreview():
@@ -316,9 +320,9 @@ class WDualMineFusionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.deviceNoteLabel.text = note
 
     def addLog(self, text: str) -> None:
+        # no processEvents() here: it would let a second Apply click re-enter onApplyButton
         logging.info(text)
         self.ui.statusLabel.appendPlainText(text)
-        slicer.app.processEvents()
 
     # ------------------------------------------------------------ actions
     def onApplyButton(self) -> None:
@@ -417,12 +421,15 @@ class WDualMineFusionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def onPreviewTimeout(self) -> None:
         node = self._parameterNode
-        if node is None or not node.referenceVolume or not self.logic.hasPreview():
-            return
+        if node is None or not self.logic.hasPreviewFor(node.referenceVolume, node.secondVolume):
+            return  # the inputs changed since the last Apply: the preview would show another pair
         if self.isRunning():
             self._pendingPreview = self._futureKind == "preview"
             return
-        sliceNode = slicer.app.layoutManager().sliceWidget("Red").mrmlSliceNode()
+        redWidget = slicer.app.layoutManager().sliceWidget("Red")
+        if redWidget is None:  # a layout without the Red view
+            return
+        sliceNode = redWidget.mrmlSliceNode()
         sliceToRAS = sliceNode.GetSliceToRAS()
         center = [sliceToRAS.GetElement(r, 3) for r in range(3)]
         with slicer.util.tryWithErrorDisplay(_("Live preview failed."), waitCursor=False):
@@ -490,9 +497,6 @@ class WDualMineFusionModuleLogic(ScriptedLoadableModuleLogic, WDualMineFusionLog
             if error.restartRequired and slicer.util.confirmOkCancelDisplay(str(error) + "\n\n" + _("Restart Slicer now?")):
                 slicer.util.restart()
             raise
-
-    def hasPreview(self) -> bool:
-        return getattr(self, "_lastOutcome", None) is not None
 
     def updateDisplay(self, referenceVolumeNode, overlay: str, opacity: float) -> None:
         from WDualMineFusionLib import outputs

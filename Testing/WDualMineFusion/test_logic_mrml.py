@@ -256,3 +256,28 @@ def test_bad_inputs_raise_clear_messages(sample_scene):
     with pytest.raises(FusionInputError, match="no reference volume"):
         logic.fuse(None, pet, **OPTIONS)
     assert mri.GetNodeReference("WDualMineFusion.fused") is None
+
+
+def test_preview_follows_its_own_fusion_and_outputs_never_overwrite_an_input(sample_scene):
+    from WDualMineFusionLib.logic import WDualMineFusionLogic
+
+    scene, mri, pet = sample_scene
+    logic = WDualMineFusionLogic(scene)
+    nodes = logic.fuse(mri, pet, computeMetrics=False, **OPTIONS)
+    assert logic.hasPreviewFor(mri, pet) and not logic.hasPreviewFor(pet, mri)
+
+    # a preview computed for this fusion goes to its outputs even when another reference is passed
+    before_other = array(pet).copy()
+    result = logic.computePreview(10, detail_strength=0.0)
+    written = logic.writePreview(pet, 10, result)
+    assert written["fused"].GetID() == nodes["fused"].GetID()
+    assert np.array_equal(array(pet), before_other)
+
+    # choosing the earlier fused volume as the second input: the new run writes new nodes, the input stays
+    fused_before = array(nodes["fused"]).copy()
+    second_run = logic.fuse(mri, nodes["fused"], computeMetrics=False, **OPTIONS)
+    assert second_run["fused"].GetID() != nodes["fused"].GetID()
+    assert np.array_equal(array(nodes["fused"]), fused_before)
+
+    logic.resetPreview()
+    assert not logic.hasPreview()

@@ -130,6 +130,36 @@ def test_bad_input_gets_one_clear_line_and_no_output(tmp_path, slices, volumes, 
     assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file() and "out" not in p.parts} == snapshot
 
 
+def test_outputs_never_overwrite_inputs_and_bad_output_types_fail_early(tmp_path, slices, volumes, capsys):
+    before = slices["ct"].read_bytes()
+    code, _, err = run(capsys, "fuse", slices["ct"], slices["mri"], "-o", slices["ct"], "--task", "ct")
+    assert code == 2 and "would overwrite an input" in err and slices["ct"].read_bytes() == before
+    folder_a, folder_b = tmp_path / "A", tmp_path / "B"
+    folder_a.mkdir()
+    folder_b.mkdir()
+    (folder_a / "1.png").write_bytes(slices["ct"].read_bytes())
+    (folder_b / "1.png").write_bytes(slices["mri"].read_bytes())
+    code, _, err = run(capsys, "fuse", folder_a, folder_b, "-o", folder_b, "--task", "ct")
+    assert code == 2 and "would overwrite an input" in err
+    code, _, err = run(capsys, "fuse", volumes["pet"], volumes["mri"], "-o", tmp_path / "v.png", "--task", "pet")
+    assert code == 2 and "cannot write a 3-D result as '.png'" in err and not (tmp_path / "v.png").exists()
+    with pytest.raises(SystemExit) as stopped:  # argparse refuses it before anything runs
+        main(["fuse", str(slices["ct"]), str(slices["mri"]), "-o", str(tmp_path / "x.png"), "--task", "ct", "--batch-size", "0"])
+    assert stopped.value.code == 2 and "must be 1 or more" in capsys.readouterr().err and not (tmp_path / "x.png").exists()
+
+
+def test_a_bad_pair_in_a_folder_stops_the_run_before_anything_is_written(tmp_path, slices, volumes, capsys):
+    folder_a, folder_b = tmp_path / "A", tmp_path / "B"
+    folder_a.mkdir()
+    folder_b.mkdir()
+    (folder_a / "1.png").write_bytes(slices["ct"].read_bytes())
+    (folder_b / "1.png").write_bytes(slices["mri"].read_bytes())
+    (folder_a / "2.nrrd").write_bytes(volumes["pet"].read_bytes())  # 3-D with ...
+    (folder_b / "2.nrrd").write_bytes(slices["mri"].read_bytes())  # ... a 2-D image under a volume name
+    code, _, err = run(capsys, "fuse", folder_a, folder_b, "-o", tmp_path / "F", "--task", "ct")
+    assert code == 2 and not (tmp_path / "F").exists()
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA device is present")
 def test_cuda_requested_but_absent(tmp_path, slices, capsys):
     code, _, err = run(capsys, "fuse", slices["ct"], slices["mri"], "-o", tmp_path / "f.png", "--task", "ct", "--device", "cuda")

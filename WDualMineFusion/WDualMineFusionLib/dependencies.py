@@ -80,16 +80,40 @@ def ensureRequirements(confirm=None) -> None:
     missing = missingRequirements()
     if not missing:
         return
-    packaging = getattr(slicer, "packaging", None)
-    if packaging is not None and hasattr(packaging, "pip_ensure"):
-        packaging.pip_ensure(list(REQUIREMENTS), requester="WDualMineFusion")
-        return
-    if confirm is not None and not confirm(
-        "WDualMine needs a few Python packages that are not installed yet. Install them now? (This takes a minute.)",
-        "\n".join(missing),
-    ):
-        raise InstallError("The required Python packages were not installed: " + ", ".join(missing))
-    slicer.util.pip_install(" ".join(missing))
+    packaging = _packagingModule()
+    try:
+        if packaging is not None:
+            packaging.pip_ensure(list(REQUIREMENTS), requester="WDualMineFusion")
+        else:
+            if confirm is not None and not confirm(
+                "WDualMine needs a few Python packages that are not installed yet. Install them now? (This takes a minute.)",
+                "\n".join(missing),
+            ):
+                raise InstallError("The required Python packages were not installed: " + ", ".join(missing))
+            slicer.util.pip_install(" ".join(missing))
+    except InstallError:
+        raise
+    except RuntimeError as error:  # pip_ensure raises a plain RuntimeError when the user declines
+        raise InstallError(f"The required Python packages were not installed ({error}): " + ", ".join(missing)) from error
+    importlib.invalidate_caches()
+    still = missingRequirements()
+    if still:  # e.g. declined, offline, or testing mode, where pip_ensure installs nothing
+        raise InstallError(
+            "These Python packages are still missing: " + ", ".join(still) + ". Install them from the Python console with "
+            "slicer.util.pip_install('" + " ".join(still) + "'), or check the network or proxy settings."
+        )
+
+
+def _packagingModule():
+    """Slicer's packaging helpers (pip_ensure, 5.12+) when this Slicer has them; None on older versions."""
+    for name in ("slicer.packaging", "slicer.pydeps"):
+        try:
+            module = importlib.import_module(name)
+        except ImportError:
+            continue
+        if hasattr(module, "pip_ensure"):
+            return module
+    return None
 
 
 def ensureDependencies(askConfirmation: bool = True, confirm=None) -> None:

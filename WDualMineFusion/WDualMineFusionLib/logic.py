@@ -22,13 +22,14 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
+import SimpleITK as sitk
 
 import slicer
 
 from . import display, outputs
 from .metrics_table import centralSlices, computeSliceMetrics, writeMetricsTable
 from .validation import FusionInputError, checkFinite, checkFunctional, checkPair, checkTask
-from .volume_conversion import imageArray, ijkToRAS, numpyToVtkMatrix, transformToWorld, volumeToImage, writeArrayToVolume
+from .volume_conversion import ijkToRAS, numpyToVtkMatrix, transformToWorld, volumeToImage, writeArrayToVolume
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +113,7 @@ class WDualMineFusionLogic:
         self._fusers: dict[tuple, object] = {}
         self._previewSession = None
         self._previewKey = None
+        self._lastOutcome = None
 
     # ---------------------------------------------------------------- helpers
     def log(self, message: str) -> None:
@@ -189,7 +191,7 @@ class WDualMineFusionLogic:
         imageA, imageB = (second, reference) if functional == "second" else (reference, second)
         warnings = []
         for node, image in ((functionalNode, imageA), (mriNode, imageB)):
-            warnings += checkFinite(imageArray(image), node.GetName())
+            checkFinite(sitk.GetArrayViewFromImage(image), node.GetName())  # all-NaN is an error; the engine warns about some
         windowA = self.windowFromDisplay(functionalNode) if windowSource == "display" else None
         windowB = self.windowFromDisplay(mriNode) if windowSource == "display" else None
         lookup = None
@@ -272,12 +274,12 @@ class WDualMineFusionLogic:
         }
         nodes = {}
         for role, array in arrays.items():
-            node = outputs.getOrCreateOutputNode(self.scene, referenceNode, role, functionalName)
+            node = outputs.getOrCreateOutputNode(self.scene, referenceNode, role, functionalName, (secondNode,))
             writeArrayToVolume(array.astype(np.float32, copy=False), node, referenceNode)
             display.configureScalarDisplay(self.scene, node, role)
             nodes[role] = node
         if outcome.rgb is not None:
-            node = outputs.getOrCreateOutputNode(self.scene, referenceNode, "fusedRGB", functionalName)
+            node = outputs.getOrCreateOutputNode(self.scene, referenceNode, "fusedRGB", functionalName, (secondNode,))
             writeArrayToVolume(outcome.rgb, node, referenceNode)
             if node.GetDisplayNode() is None:
                 node.CreateDefaultDisplayNodes()
@@ -368,10 +370,40 @@ class WDualMineFusionLogic:
         """Fuse one slice with the given controls (worker-safe: no MRML)."""
         return self.previewSession().fuseSlice(int(sliceIndex), self.makeControls(**controls))
 
+    def previewReference(self):
+        """The reference volume of the fusion the preview belongs to (None if it was removed)."""
+        return self.scene.GetNodeByID(self._previewKey[0]) if self._previewKey else None
+
+    def hasPreview(self) -> bool:
+        """True once a full fusion has run (the live preview starts from its aligned inputs)."""
+        return getattr(self, "_lastOutcome", None) is not None and self._previewKey is not None
+
+    def hasPreviewFor(self, referenceVolumeNode, secondVolumeNode) -> bool:
+        """True when the live preview belongs to these two inputs (another pair needs an Apply first)."""
+        return (
+            self.hasPreview()
+            and referenceVolumeNode is not None
+            and secondVolumeNode is not None
+            and self._previewKey[:2] == (referenceVolumeNode.GetID(), secondVolumeNode.GetID())
+        )
+
+    def resetPreview(self) -> None:
+        """Forget the last fusion's cached inputs (e.g. when the scene closes)."""
+        self._previewSession = None
+        self._previewKey = None
+        self._lastOutcome = None
+
     def writePreview(self, referenceVolumeNode, sliceIndex: int, result: dict) -> dict:
-        """Put a preview slice into the existing output volumes; they are marked as a preview until Apply."""
+        """Put a preview slice into the existing output volumes; they are marked as a preview until Apply.
+
+        The slice always goes to the outputs of the fusion the preview belongs to, whichever
+        ``referenceVolumeNode`` is passed, so a changed selection cannot overwrite other outputs.
+        """
         session = self.previewSession()
-        nodes = outputs.existingOutputNodes(referenceVolumeNode)
+        reference = self.previewReference()
+        if reference is None:
+            raise FusionInputError("the volume of the last fusion was removed; press Apply to fuse again")
+        nodes = outputs.existingOutputNodes(reference)
         pairs = {"fused": "fused", "reliabilityA": "reliability_a", "reliabilityB": "reliability_b", "arbitration": "arbitration"}
         for role, key in pairs.items():
             node = nodes.get(role)

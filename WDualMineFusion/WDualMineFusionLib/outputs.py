@@ -43,10 +43,16 @@ def outputName(referenceNode, role: str, functionalName: str) -> str:
     return f"{referenceNode.GetName()} {suffix}"
 
 
-def getOrCreateOutputNode(scene, referenceNode, role: str, functionalName: str = "functional"):
-    """The node of a role, reused when a previous run made it; a new one otherwise."""
+def getOrCreateOutputNode(scene, referenceNode, role: str, functionalName: str = "functional", inputs=()):
+    """The node of a role, reused when a previous run made it; a new one otherwise.
+
+    A previous output that is now one of the ``inputs`` (e.g. an earlier fused volume chosen as the second
+    volume) is never overwritten: a new node takes the role instead.
+    """
     className, _ = OUTPUT_ROLES[role]
     node = findOutputNode(referenceNode, role)
+    if node is not None and any(node is other for other in inputs):
+        node = None
     if node is None:
         node = scene.AddNewNodeByClass(className, outputName(referenceNode, role, functionalName))
         node.SetAttribute(ROLE_ATTRIBUTE, role)

@@ -87,11 +87,7 @@ def checkFunctional(functional: str) -> str:
     return functional
 
 
-def checkFinite(array: np.ndarray, name: str) -> list[str]:
-    """Notes (not errors) about NaN/Inf voxels; the engine treats NaN as background."""
-    if array.dtype.kind != "f":
-        return []
-    bad = int(np.count_nonzero(~np.isfinite(array)))
-    if bad == array.size:
+def checkFinite(array: np.ndarray, name: str) -> None:
+    """A volume with no finite voxel at all is an error; a few NaN/Inf voxels are reported by the engine."""
+    if array.dtype.kind == "f" and not np.isfinite(array).any():
         raise FusionInputError(f"every voxel of '{name}' is NaN or infinite; check how the volume was computed")
-    return [f"'{name}' has {bad} NaN/Inf voxels; NaN is treated as background"] if bad else []

@@ -128,10 +128,6 @@ def volumeToImage(volumeNode, frameNode=None) -> sitk.Image:
     return matrixToImage(array, matrix, name)
 
 
-def imageArray(image: sitk.Image) -> np.ndarray:
-    return sitk.GetArrayFromImage(image)
-
-
 def writeArrayToVolume(array: np.ndarray, outputNode, referenceNode) -> None:
     """Put a (k, j, i[, c]) array into ``outputNode`` with the reference's geometry and parent transform exactly."""
     outputNode.SetIJKToRASMatrix(numpyToVtkMatrix(ijkToRAS(referenceNode)))

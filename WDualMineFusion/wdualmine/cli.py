@@ -38,6 +38,20 @@ def progress_bar(description: str, unit: str = "slice", enabled: bool = True):
             bar.close()
 
 
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
 def warn(command: str, message: str) -> None:
     """Warnings about the input go to stderr always, not only with --verbose."""
     print(f"wdualmine {command}: warning: {message}", file=sys.stderr)
@@ -61,7 +75,7 @@ def controls_from(args: argparse.Namespace) -> FusionControls:
 
 
 def command_fuse(args: argparse.Namespace) -> int:
-    from .files import FuseOptions, fuse_file_pair, plan_outputs, validate_task
+    from .files import FuseOptions, check_pair_plan, fuse_file_pair, plan_outputs, validate_task
     from .inference import Fuser
     from .volume.window import Window
 
@@ -78,6 +92,9 @@ def command_fuse(args: argparse.Namespace) -> int:
         working_size=args.working_size,
         reference=args.reference,
     )
+    # every pair is checked from its file headers first, so a bad pair stops the run before anything is written
+    for pa, pb, po in plan:
+        check_pair_plan(pa, pb, po, args.maps)
     fuser = Fuser.for_task(task, device=args.device, weights=args.weights, batch_size=args.batch_size)
     log.info("task %s, device %s, %d pair(s)", task, fuser.device, len(plan))
     written_total = 0
@@ -216,12 +233,12 @@ def command_ablate(args: argparse.Namespace) -> int:
     from .training.ablation import format_ablation, run_ablation
 
     config = train_config(args)
-    bars: dict[str, object] = {}
+    announced: set[str] = set()
 
     def update(name: str, step: int, total: int) -> None:
-        if name not in bars:
+        if name not in announced:  # one line per variant; each trains for minutes
             print(f"training: {name}", file=sys.stderr)
-            bars[name] = True
+            announced.add(name)
 
     results = run_ablation(config, args.data, args.work_dir, update)
     print(json.dumps(results, indent=2) if args.json else format_ablation(args.task.upper() + "-MRI", results))
@@ -262,8 +279,8 @@ def build_parser() -> argparse.ArgumentParser:
     fuse.add_argument("--window-b", help="window of B, as --window-a")
     fuse.add_argument("--axis", default="auto", choices=("auto", "axial", "coronal", "sagittal"), help="3-D: slice plane (default: axial acquisition axis)")
     fuse.add_argument("--reference", default="a", choices=("a", "b"), help="3-D: grid of the outputs, A's (default) or B's")
-    fuse.add_argument("--working-size", type=int, default=256, help="3-D: enlarge smaller slices to this many pixels (0: native)")
-    fuse.add_argument("--batch-size", type=int, default=8, help="slices per network batch (default 8)")
+    fuse.add_argument("--working-size", type=non_negative_int, default=256, help="3-D: enlarge smaller slices to this many pixels (0: native)")
+    fuse.add_argument("--batch-size", type=positive_int, default=8, help="slices per network batch (default 8)")
     add_controls(fuse)
     fuse.set_defaults(handler=command_fuse)
 

@@ -91,9 +91,11 @@ def run_demo(
 
     metrics = slice_metrics(a, b, fused)
     table = output / "metrics.csv"
-    with open(table, "w", newline="") as stream:
+    partial = output / ".metrics.csv.partial"
+    with open(partial, "w", newline="") as stream:
         writer = csv.writer(stream)
         writer.writerow(["method", "slices", *DEMO_METRICS])
         for method, values in metrics.items():
             writer.writerow([method, values["slices"], *(f"{values[m]:.4f}" for m in DEMO_METRICS)])
+    partial.replace(table)
     return {"files": [*written, montage, table], "metrics": metrics, "warnings": result.warnings, "device": str(fuser.device)}

@@ -15,14 +15,15 @@ import SimpleITK as sitk
 from .controls import FusionControls
 from .errors import InputError
 from .inference import Fuser
-from .io.images import IMAGE_2D_SUFFIXES, full_suffix, read_image
+from .io.images import IMAGE_2D_SUFFIXES, full_suffix, read_header, read_image
 from .pipeline import FusionResult, fuse_2d, fuse_volume
 from .volume.window import Window
 from .weights import TASKS
 
 log = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = IMAGE_2D_SUFFIXES + (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd")
+VOLUME_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd")
+IMAGE_SUFFIXES = IMAGE_2D_SUFFIXES + VOLUME_SUFFIXES
 MAP_SUFFIXES = {"reliability_a": "_reliability_a", "reliability_b": "_reliability_b", "arbitration": "_arbitration"}
 
 
@@ -79,14 +80,41 @@ def check_not_same(a: Path, b: Path) -> None:
         raise InputError(f"{a} and {b} are the same image; give the functional/CT image as A and the MRI as B")
 
 
-def output_paths(a: Path, out: Path, result: FusionResult) -> dict[Path, sitk.Image]:
-    """Where each output goes: OUT itself for the fused image, maps beside it with a suffix."""
+def output_names(out: Path, maps: bool) -> dict[str, Path]:
+    """Where each output goes: OUT itself for the fused image, the maps beside it with a suffix."""
     suffix = full_suffix(out)
     stem = out.name[: -len(suffix)] if suffix else out.name
+    names = {"fused": out}
+    if maps:
+        names.update({name: out.with_name(stem + tail + suffix) for name, tail in MAP_SUFFIXES.items()})
+    return names
+
+
+def output_paths(out: Path, result: FusionResult) -> dict[Path, sitk.Image]:
+    names = output_names(out, bool(result.maps))
     images = {out: result.fused_rgb if result.fused_rgb is not None else result.fused}
     for name, image in result.maps.items():
-        images[out.with_name(stem + MAP_SUFFIXES[name] + suffix)] = _displayable(image, suffix)
+        images[names[name]] = _displayable(image, full_suffix(out))
     return images
+
+
+def check_pair_plan(a_path: Path, b_path: Path, out_path: Path, maps: bool) -> None:
+    """Everything about one pair that can be checked from file headers, before any fusion runs."""
+    check_not_same(a_path, b_path)
+    (dim_a, _), (dim_b, _) = read_header(a_path), read_header(b_path)
+    for path, dimension in ((a_path, dim_a), (b_path, dim_b)):
+        if dimension not in (2, 3):
+            raise InputError(f"{path} is {dimension}-D; give a 2-D slice or a 3-D volume (extract one time point of a 4-D series first)")
+    if dim_a != dim_b:
+        raise InputError(f"{a_path} is {dim_a}-D but {b_path} is {dim_b}-D; give two slices or two volumes")
+    suffix = full_suffix(out_path)
+    allowed = IMAGE_SUFFIXES if dim_a == 2 else VOLUME_SUFFIXES
+    if suffix not in allowed:
+        raise InputError(f"{out_path}: cannot write a {dim_a}-D result as '{suffix or 'no type'}'; use one of {', '.join(allowed)}")
+    inputs = {a_path.resolve(), b_path.resolve()}
+    for path in output_names(out_path, maps).values():
+        if path.resolve() in inputs:
+            raise InputError(f"{path} would overwrite an input; choose another output file or folder")
 
 
 def _displayable(image: sitk.Image, suffix: str) -> sitk.Image:
@@ -109,6 +137,9 @@ def write_all(images: dict[Path, sitk.Image]) -> None:
             sitk.WriteImage(image, temporary, useCompression=suffix not in IMAGE_2D_SUFFIXES)
         for temporary, path in temporaries:
             os.replace(temporary, path)
+    except (RuntimeError, OSError) as error:
+        reason = (str(error).strip().splitlines() or ["unknown reason"])[-1][:200]
+        raise InputError(f"cannot write {path} ({reason}); check the file type and that the folder is writable") from error
     finally:
         for temporary, _ in temporaries:
             temporary.unlink(missing_ok=True)
@@ -123,7 +154,7 @@ def fuse_file_pair(
     progress: Callable[[int, int], None] | None = None,
 ) -> tuple[list[Path], list[str]]:
     """Fuse one pair of files into ``out_path`` (plus maps); returns the written paths and warnings."""
-    check_not_same(a_path, b_path)
+    check_pair_plan(a_path, b_path, out_path, options.maps)
     a, b = read_image(a_path), read_image(b_path)
     names = (str(a_path), str(b_path))
     if a.GetDimension() == 2 and b.GetDimension() == 2:
@@ -133,9 +164,7 @@ def fuse_file_pair(
             fuser, a, b, options.controls, options.maps, names, options.window_a, options.window_b,
             options.axis, options.working_size, options.reference, progress,
         )
-    images = output_paths(a_path, out_path, result)
-    if a.GetDimension() == 2 and result.fused_rgb is not None and full_suffix(out_path) not in (".png", ".tif", ".tiff", ".bmp", ".jpg", ".jpeg"):
-        raise InputError(f"{out_path}: an RGB result needs a PNG, JPG, TIFF or BMP file name")
+    images = output_paths(out_path, result)
     write_all(images)
     return list(images), result.warnings
 

@@ -85,4 +85,6 @@ def save_montage(panels: list[list[np.ndarray]], titles: list[str], path: Path, 
             draw.text((gap + 2, y + 2), title, fill=(255, 255, 0))
             y += height + gap
     path.parent.mkdir(parents=True, exist_ok=True)
-    image.save(path)
+    partial = path.with_name(f".{path.name}.partial")
+    image.save(partial, format="PNG")
+    partial.replace(path)  # never a half-written picture under the final name

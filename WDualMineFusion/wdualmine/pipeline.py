@@ -80,6 +80,7 @@ def fuse_2d(
 ) -> FusionResult:
     """Fuse two registered 2-D images of one size; RGB A is fused on luma and recoloured."""
     validate_pair(a, b, names)
+    notes_before = len(fuser.notes)
     if a.GetSize() != b.GetSize():
         raise InputError(
             f"{names[0]} is {a.GetSize()[0]}x{a.GetSize()[1]} but {names[1]} is {b.GetSize()[0]}x{b.GetSize()[1]} pixels; "
@@ -94,7 +95,7 @@ def fuse_2d(
 
     fused = result.fused[0]
     fused_8bit = np.round(np.clip(fused, 0, 1) * 255).astype(np.uint8)
-    out = FusionResult(fused=_like(fused_8bit, a), warnings=warnings + fuser.notes)
+    out = FusionResult(fused=_like(fused_8bit, a), warnings=warnings + fuser.notes[notes_before:])
     if is_rgb(a):
         rgb = np.asarray(sitk.GetArrayViewFromImage(a)[..., :3], dtype=np.float64)
         if window_a.low != 0.0 or window_a.high != 255.0:
@@ -263,6 +264,7 @@ def fuse_volume(
     """
     pair = pair or align_volumes(a, b, names, reference, window_a, window_b)
     plan = plan_slices(pair, axis, working_size)
+    notes_before = len(fuser.notes)  # only this run's device notes go into its warnings
     total = pair.a.shape[plan.along]
     fused = np.zeros(pair.a.shape, np.float32)
     outputs = {name: np.zeros(pair.a.shape, np.float32) for name in MAP_NAMES} if maps else {}
@@ -278,6 +280,6 @@ def fuse_volume(
         if progress is not None:
             progress(index.stop, total)
 
-    out = FusionResult(fused=_like(fused, pair.grid), warnings=list(pair.warnings) + fuser.notes, aligned=pair)
+    out = FusionResult(fused=_like(fused, pair.grid), warnings=list(pair.warnings) + fuser.notes[notes_before:], aligned=pair)
     out.maps = {name: _like(array, pair.grid) for name, array in outputs.items()}
     return out

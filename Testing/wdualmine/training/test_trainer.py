@@ -55,6 +55,9 @@ def test_resumed_training_equals_uninterrupted_training(tmp_path, phantom):
     for (name, p), (_, q) in zip(a.state_dict().items(), b.state_dict().items()):
         assert torch.equal(p, q), name
     assert meta["task"] == "ct" and meta["validation"] == metrics and "CC" in metrics
+    # re-running a finished run changes nothing and still reports its last validation
+    assert train(config(4), tmp_path / "data", tmp_path / "straight") == load_model(tmp_path / "straight" / "model.pt")[1]["validation"]
+    assert load_model(tmp_path / "straight" / "model.pt")[1]["validation"] != {}
     log = [json.loads(line) for line in (tmp_path / "straight" / "log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in log] == [2, 4] and set(log[0]) >= {"loss", "cc", "mi", "gradient", "ssim", "residual", "val"}
 

@@ -24,20 +24,41 @@ def full_suffix(path: Path | str) -> str:
     return Path(name).suffix
 
 
-def read_image(path: Path | str) -> sitk.Image:
-    """Read any image SimpleITK knows, or raise InputError naming the file and the fix."""
-    path = Path(path)
+def _check_readable_path(path: Path) -> None:
     if not path.exists():
         raise InputError(f"{path}: no such file; check the path")
     if path.is_dir():
         raise InputError(f"{path} is a folder; give an image file, or two folders to fuse all same-named pairs")
+
+
+def _unreadable(path: Path, error: RuntimeError) -> InputError:
+    reason = str(error).strip().splitlines()[-1] if str(error).strip() else "unknown reason"
+    return InputError(
+        f"{path}: cannot be read as an image ({reason[:200]}); give a PNG/JPG/TIFF slice or a NIfTI/NRRD/MHA volume"
+    )
+
+
+def read_image(path: Path | str) -> sitk.Image:
+    """Read any image SimpleITK knows, or raise InputError naming the file and the fix."""
+    path = Path(path)
+    _check_readable_path(path)
     try:
         return sitk.ReadImage(str(path))
     except RuntimeError as error:
-        reason = str(error).strip().splitlines()[-1] if str(error).strip() else "unknown reason"
-        raise InputError(
-            f"{path}: cannot be read as an image ({reason[:200]}); give a PNG/JPG/TIFF slice or a NIfTI/NRRD/MHA volume"
-        ) from error
+        raise _unreadable(path, error) from error
+
+
+def read_header(path: Path | str) -> tuple[int, int]:
+    """(dimension, components per pixel) from the file's header only, for checks before any heavy work."""
+    path = Path(path)
+    _check_readable_path(path)
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(path))
+    try:
+        reader.ReadImageInformation()
+    except RuntimeError as error:
+        raise _unreadable(path, error) from error
+    return reader.GetDimension(), reader.GetNumberOfComponents()
 
 
 def is_rgb(image: sitk.Image) -> bool:

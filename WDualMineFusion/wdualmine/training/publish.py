@@ -6,7 +6,7 @@ import json
 import shutil
 from pathlib import Path
 
-from ..weights import CATALOGUE, WEIGHTS_DIR, load_model, sha256_of
+from ..weights import CATALOGUE, load_model, sha256_of
 
 
 def publish(model_path: Path | str, task: str, version: str, description: str = "", catalogue: Path = CATALOGUE) -> dict:
@@ -22,7 +22,7 @@ def publish(model_path: Path | str, task: str, version: str, description: str = 
     Path(catalogue).write_text(json.dumps(data, indent=2) + "\n")
     for previous in old:  # one shipped file per task
         if previous["file"] != target.name:
-            (WEIGHTS_DIR / previous["file"]).unlink(missing_ok=True)
+            (Path(catalogue).parent / previous["file"]).unlink(missing_ok=True)
     return entry
 
 

@@ -93,6 +93,7 @@ def train(
     loss_fn = FusionLoss(config.loss)
     augmenter = Augmenter(config.crop, config.seed)
     step, elapsed = 0, 0.0
+    metrics_at_resume: dict[str, float] = {}
 
     resume = work_dir / "last.pt"
     if resume.exists():
@@ -105,7 +106,13 @@ def train(
         augmenter.rng.bit_generator.state = state["augmenter"]
         torch.set_rng_state(state["torch_rng"])
         step, elapsed = state["step"], state["elapsed"]
+        metrics_at_resume = state.get("metrics", {})
         log.info("resumed at step %d", step)
+        # a crash after an evaluation but before the next checkpoint replays those steps: drop their log lines
+        log_file = work_dir / "log.jsonl"
+        if log_file.exists():
+            kept = [line for line in log_file.read_text().splitlines() if line and json.loads(line)["step"] <= step]
+            log_file.write_text("".join(line + "\n" for line in kept))
 
     def checkpoint() -> None:
         partial = resume.with_suffix(".partial")
@@ -119,13 +126,14 @@ def train(
                 "torch_rng": torch.get_rng_state(),
                 "step": step,
                 "elapsed": elapsed,
+                "metrics": metrics,
             },
             partial,
         )
         partial.replace(resume)
 
     controls = FusionControls(base=config.base, base_power=config.base_power)
-    metrics: dict[str, float] = {}
+    metrics: dict[str, float] = metrics_at_resume  # the last evaluation, also when the run had already finished
     running: dict[str, list[float]] = {}
     while step < config.steps:
         model.train()
@@ -145,8 +153,6 @@ def train(
             running.setdefault(name, []).append(value)
         if progress is not None:
             progress(step, config.steps, terms)
-        if step % config.checkpoint_every == 0 or step == config.steps:
-            checkpoint()
         if step % config.eval_every == 0 or step == config.steps:
             metrics = validate(model, val_set, controls)
             record = {"step": step, "seconds": round(elapsed, 1), **{k: float(np.mean(v)) for k, v in running.items()}, "val": metrics}
@@ -154,6 +160,8 @@ def train(
             with open(work_dir / "log.jsonl", "a") as stream:
                 stream.write(json.dumps(record) + "\n")
             log.info("step %d: %s", step, record)
+        if step % config.checkpoint_every == 0 or step == config.steps:  # after the evaluation, so it holds its metrics
+            checkpoint()
 
     meta = {
         "task": config.task,
