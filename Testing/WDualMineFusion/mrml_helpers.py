@@ -27,8 +27,6 @@ def make_scene():
 
 
 def load_volume(scene, path, name):
-    import slicer
-
     node = scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", name)
     storage = scene.AddNewNodeByClass("vtkMRMLVolumeArchetypeStorageNode")
     storage.SetFileName(str(path))

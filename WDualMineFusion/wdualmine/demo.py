@@ -18,7 +18,7 @@ from .metrics import METRIC_NAMES, compute_all, r1_stretch
 from .montage import DIVERGING, GREY, HEAT, apply_colour_map, orient_lps, orthogonal_slices, save_montage
 from .pipeline import fuse_volume
 
-DEMO_METRICS = ("CC", "MI", "SCD", "VIF", "Qabf", "SSIM", "EN", "SD", "SF", "AG", "PSNR")
+DEMO_METRICS = METRIC_NAMES  # the eleven R1 metrics, in the evaluator's order
 
 
 def slice_metrics(a: np.ndarray, b: np.ndarray, fused: np.ndarray, min_foreground: float = 0.1) -> dict[str, dict[str, float]]:

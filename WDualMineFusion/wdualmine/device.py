@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import logging
 
 import torch
 
-log = logging.getLogger(__name__)
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import filecmp
-import logging
 import os
 import tempfile
 from dataclasses import dataclass
@@ -20,7 +19,6 @@ from .pipeline import FusionResult, fuse_2d, fuse_volume
 from .volume.window import Window
 from .weights import TASKS
 
-log = logging.getLogger(__name__)
 
 VOLUME_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd")
 IMAGE_SUFFIXES = IMAGE_2D_SUFFIXES + VOLUME_SUFFIXES

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -19,7 +18,6 @@ from .volume.geometry import check_overlap, resample_onto, same_grid, slice_axis
 from .volume.slices import resize_stack, working_shape
 from .volume.window import Window, default_window
 
-log = logging.getLogger(__name__)
 
 
 @dataclass

@@ -23,7 +23,6 @@ def test_overlap_fraction():
 
 
 def test_resampling_is_physical_not_by_voxel_count():
-    fine = volume(shape=(4, 4, 8), spacing=(1.0, 1.0, 1.0))
     values = np.zeros((4, 4, 8), np.float32)
     values[..., 4:] = 10.0  # a step at x = 3.5 mm
     moving = sitk.GetImageFromArray(values)
