@@ -14,6 +14,29 @@ def test_shipped_weights_match_their_checksums_and_load(task):
     assert not model.training
 
 
+@pytest.mark.parametrize("task", TASKS)
+@torch.inference_mode()
+def test_shipped_models_neither_clip_hot_spots_nor_grey_the_background(task):
+    # issue: no clipping at bright bone or hot lesions, background exactly 0
+    from wdualmine.controls import FusionControls
+
+    model, _ = load_model(load_catalogue()[task].path)
+    y, x = torch.meshgrid(torch.linspace(-1, 1, 64), torch.linspace(-1, 1, 64), indexing="ij")
+    head = ((x * x + y * y) < 0.8).float()
+    hot = ((x - 0.3) ** 2 + y**2) < 0.1
+    ramp = 0.85 + 0.15 * (x - x[hot].min()) / (x[hot].max() - x[hot].min())  # 0.85 .. 1.0 across the hot spot
+    a = head * torch.where(hot, ramp, torch.full_like(x, 0.3))  # saturating lesion / dense bone
+    b = head * (0.5 + 0.3 * torch.sin(6 * y))  # bright MRI texture under it
+    for strength in (1.0, 2.0):
+        fused = model(a.view(1, 1, 64, 64), b.view(1, 1, 64, 64), FusionControls(detail_strength=strength)).fused[0, 0]
+        assert float(fused.max()) < 1.0  # rolled off, never clipped flat
+        assert torch.count_nonzero(fused[head == 0]) == 0
+    # across the hot spot the order of the source values survives: no plateau at the top
+    row = fused[32][hot[32]]
+    assert len(torch.unique(row)) == len(row)
+    assert float(fused[hot].mean()) > float(fused[(head > 0) & ~hot].mean())
+
+
 def test_round_trip(tmp_path):
     torch.manual_seed(3)
     model = WDualMineNet()

@@ -60,12 +60,12 @@ def warn(command: str, message: str) -> None:
 def add_controls(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("fusion controls (no retraining needed)")
     low, high = CONTROL_RANGES["detail_strength"]
-    group.add_argument("--detail", type=float, default=1.0, help=f"detail strength, {low}..{high}: 0 = the base average, 1 = trained (default)")
+    group.add_argument("--detail", type=float, default=1.0, help=f"detail strength, {low}..{high}: 0 = the reliability-weighted base only, 1 = trained (default)")
     low, high = CONTROL_RANGES["reliability_bias"]
     group.add_argument("--reliability-bias", type=float, default=0.0, help=f"{low}..{high}: > 0 trusts A (CT/PET/SPECT) more, < 0 the MRI")
     low, high = CONTROL_RANGES["arbitration_bias"]
     group.add_argument("--arbitration-bias", type=float, default=0.0, help=f"{low}..{high}: > 0 favours the wavelet expert (edges), < 0 the spatial one")
-    group.add_argument("--base", choices=BASES, default="plain", help="average the residual is added to (default: plain)")
+    group.add_argument("--base", choices=BASES, default="plain", help="what the reliability weights combine: the sources as they are (plain, default) or z-scored")
     low, high = CONTROL_RANGES["base_power"]
     group.add_argument("--base-power", type=float, default=1.0, help=f"{low}..{high}: power mean of the base; 1 = arithmetic mean (default)")
 
@@ -174,7 +174,7 @@ def train_config(args: argparse.Namespace):
         loss[name] = int(value) if name in ("mi_bins", "hinge") else float(value)
     return TrainConfig(
         task=args.task, steps=args.steps, batch_size=args.batch_size, crop=args.crop, learning_rate=args.lr,
-        seed=args.seed, eval_every=args.eval_every, threads=args.threads, loss=LossWeights(**loss),
+        curve_learning_rate=args.curve_lr, seed=args.seed, eval_every=args.eval_every, threads=args.threads, loss=LossWeights(**loss),
         base=args.base, base_power=args.base_power,
     )
 
@@ -249,14 +249,17 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("task", choices=("ct", "pet", "spect"))
     parser.add_argument("--data", required=True, help="folder laid out as TASK/{CT|PET|SPECT,MRI}/<id>.png")
     parser.add_argument("--work-dir", required=True, help="checkpoints, log.jsonl and the final model.pt go here")
-    parser.add_argument("--steps", type=int, default=2000)
+    # the recipe's defaults, as in TrainConfig (a test keeps the two equal; literal here so
+    # that building the parser does not import torch)
+    parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--crop", type=int, default=128)
+    parser.add_argument("--crop", type=int, default=256, help="square crop side; 256 = whole AANLIB slices")
     parser.add_argument("--lr", type=float, default=2e-3)
+    parser.add_argument("--curve-lr", type=float, default=1e-2, help="learning rate of the reliability curve's tables")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--eval-every", type=int, default=250)
+    parser.add_argument("--eval-every", type=int, default=100)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--base", choices=BASES, default="plain", help="base average to train the residual on")
+    parser.add_argument("--base", choices=BASES, default="plain", help="what the reliability curve combines during training (plain or zscore)")
     parser.add_argument("--base-power", type=float, default=1.0, help="power mean of that base (1 = arithmetic)")
     parser.add_argument("--loss", help="loss weights to change, e.g. mi=2,gradient=0.25,mi_bins=0 (see training/losses.py)")
 

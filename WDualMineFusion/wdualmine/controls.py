@@ -20,19 +20,20 @@ CONTROL_RANGES = {
 class FusionControls:
     """Inference-time knobs of the W-DUALMINE network.
 
-    detail_strength: scales the learned residual R in F = base + s * R.
-        0 gives the base average exactly; 1 is the trained operating point;
-        up to 2 adds more local detail at the cost of global similarity (CC, MI).
-    reliability_bias: shifts every dense reliability map toward modality A
-        (> 0, the CT/PET/SPECT input) or B (< 0, the MRI), in half-logit units:
-        +1 multiplies A's odds by e**2 at every pixel and scale.
+    detail_strength: scales the experts' residual R in F = base + s * R.
+        0 gives the reliability-weighted base exactly (a per-pixel function of
+        the two grey levels); 1 is the trained operating point; up to 2 adds
+        more local detail at the cost of mutual information.
+    reliability_bias: shifts the dense reliability map (the learned curve's
+        weight of modality A) toward A (> 0, the CT/PET/SPECT input) or B (< 0,
+        the MRI), in half-logit units: +1 multiplies A's odds by e**2 at every pixel.
     arbitration_bias: shifts the arbitration gate toward the wavelet expert (> 0,
         sharper edges) or the spatial expert (< 0, smoother), in logit units.
-    base: the average the residual is added to: "plain" (A + B) / 2, or
-        "zscore", each source divided by its standard deviation first, which
+    base: what the reliability weights combine: "plain", the sources as they
+        are, or "zscore", each source divided by its standard deviation first, which
         maximises the mean correlation with both sources but gives the
         higher-variance modality's edges less weight.
-    base_power: p of the base's generalised (power) mean ((A**p + B**p) / 2)**(1/p),
+    base_power: p of the base's weighted power mean (w A**p + (1 - w) B**p)**(1/p),
         1 to 3: 1 is the arithmetic mean; above 1 each pixel leans toward the
         brighter source, which keeps edges that only one modality shows (Qabf,
         VIF, and the grey-level MI rise) at some cost in CC.

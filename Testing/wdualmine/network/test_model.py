@@ -3,7 +3,7 @@ import torch
 
 from wdualmine.controls import FusionControls
 from wdualmine.network import WDualMineNet, count_parameters
-from wdualmine.network.residual import fusion_base
+from wdualmine.network.residual import fusion_base, highlight_rolloff
 
 
 @pytest.fixture(scope="module")
@@ -54,9 +54,9 @@ def test_untrained_reliability_is_an_exact_average(net):
 def test_zero_detail_gives_the_base_average(net):
     a, b = pair()
     out = net(a, b, FusionControls(detail_strength=0.0))
-    assert torch.allclose(out.fused, fusion_base(a, b))
+    assert torch.allclose(out.fused, highlight_rolloff(fusion_base(a, b)))
     powered = net(a, b, FusionControls(detail_strength=0.0, base="zscore", base_power=1.5))
-    assert torch.allclose(powered.fused, fusion_base(a, b, "zscore", 1.5).clamp(0, 1))
+    assert torch.allclose(powered.fused, highlight_rolloff(fusion_base(a, b, "zscore", 1.5)))
 
 
 @torch.inference_mode()
@@ -115,6 +115,7 @@ def test_ablation_switches(switch):
     assert out.fused.shape == a.shape and torch.count_nonzero(out.fused[..., :6, :]) == 0
     if switch == "reliability_maps":
         assert torch.equal(out.reliability_a, torch.full_like(a, 0.5))  # the bias has nothing to shift
+        assert torch.equal(out.base, 0.5 * (a + b))  # and the base is the plain average
     if switch == "wavelet_expert":
         assert torch.count_nonzero(out.arbitration) == 0
     if switch == "arbitration":

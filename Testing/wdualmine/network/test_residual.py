@@ -1,6 +1,6 @@
 import torch
 
-from wdualmine.network.residual import ResidualToAverage, foreground_mask, fusion_base
+from wdualmine.network.residual import HIGHLIGHT_KNEE, ResidualToAverage, foreground_mask, fusion_base, highlight_rolloff
 
 
 def plain_average(a, b):
@@ -62,3 +62,14 @@ def test_power_mean_base():
     assert torch.allclose(p2, torch.tensor([[[[0.0, 0.2**0.5, 0.8 / 2**0.5, 0.5 / 2**0.5]]]]))
     assert p2[..., 0].item() == 0.0  # background stays exactly 0
     assert (fusion_base(a, b, power=3.0) >= p2 - 1e-7).all()  # power means grow with p
+
+
+def test_highlight_rolloff_keeps_order_instead_of_clipping():
+    x = torch.linspace(0, 1.5, 301)
+    y = highlight_rolloff(x)
+    below = x <= HIGHLIGHT_KNEE
+    assert torch.equal(y[below], x[below])  # untouched below the knee
+    assert float(y.max()) < 1.0 and (torch.diff(y) > 0).all()  # never reaches 1, strictly increasing
+    step = 1e-4
+    slope = (highlight_rolloff(torch.tensor(HIGHLIGHT_KNEE + step)) - HIGHLIGHT_KNEE) / step
+    assert abs(float(slope) - 1.0) < 1e-2  # no kink at the knee

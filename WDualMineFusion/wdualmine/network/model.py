@@ -9,9 +9,8 @@ from torch import nn
 
 from ..controls import FusionControls
 from .arbitration import SoftGradientArbiter
-from .blocks import upsample_to
 from .encoder import SiameseEncoder
-from .reliability import ReliabilityHead, weighted_fusion
+from .reliability import ReliabilityCurve, weight_at_scale, weighted_fusion
 from .residual import ResidualToAverage, foreground_mask, fusion_base
 from .spatial_expert import SpatialExpert
 from .wavelet_expert import WaveletExpert
@@ -26,9 +25,9 @@ class ModelConfig:
     wave: str = "haar"
     residual_bound: float = 0.25
     # ablation switches (all on in the shipped models): without reliability maps the
-    # features are averaged 50/50; without the wavelet expert only the spatial one
-    # is used; without arbitration the gate is a fixed 0.5; without
-    # residual-to-average the experts output the fused image directly
+    # base is the plain average and the features are averaged 50/50; without the
+    # wavelet expert only the spatial one is used; without arbitration the gate is
+    # a fixed 0.5; without residual-to-average the experts output the fused image directly
     reliability_maps: bool = True
     wavelet_expert: bool = True
     arbitration: bool = True
@@ -82,7 +81,7 @@ class WDualMineNet(nn.Module):
         self.config = config or ModelConfig()
         channels = self.config.channels
         self.encoder = SiameseEncoder(channels)
-        self.reliability = nn.ModuleList([ReliabilityHead(c) for c in channels])
+        self.reliability = ReliabilityCurve()
         self.spatial_expert = SpatialExpert(channels)
         self.wavelet_expert = WaveletExpert(channels[1], wave=self.config.wave)
         self.arbiter = SoftGradientArbiter()
@@ -118,17 +117,15 @@ class WDualMineNet(nn.Module):
         normalisation, e.g. to whole-volume values.
         """
         config = self.config
-        if config.reliability_maps:
-            weights = [
-                head(fa, fb, controls.reliability_bias)
-                for head, fa, fb in zip(self.reliability, encoded.features_a, encoded.features_b)
-            ]
-        else:
-            weights = [torch.full_like(fa[:, :1], 0.5) for fa in encoded.features_a]
-        fused_features = [weighted_fusion(fa, fb, w) for fa, fb, w in zip(encoded.features_a, encoded.features_b, weights)]
-
         a, b = encoded.a, encoded.b
-        base = fusion_base(a, b, controls.base, controls.base_power, scales)
+        if config.reliability_maps:
+            weight_a, gain = self.reliability(a, b, controls.reliability_bias)
+        else:
+            weight_a, gain = torch.full_like(a, 0.5), None
+        weights = [weight_at_scale(weight_a, fa) for fa in encoded.features_a]
+        fused_features = [weighted_fusion(fa, fb, w) for fa, fb, w in zip(encoded.features_a, encoded.features_b, weights)]
+        base = fusion_base(a, b, controls.base, controls.base_power, scales, weight_a if config.reliability_maps else None, gain)
+        base = base * encoded.foreground  # a gain cannot lift the background off 0
 
         spatial = self.spatial_expert(fused_features)
         wavelet = self.wavelet_expert(encoded.low, encoded.detail, fused_features[1], weights[1]) - base
@@ -145,8 +142,7 @@ class WDualMineNet(nn.Module):
             fused = direct.clamp(0.0, 1.0) * encoded.foreground
             residual = fused - base
 
-        # one dense map for display: the mean of the per-scale maps at full resolution
-        reliability_a = torch.stack([upsample_to(w, a) for w in weights]).mean(dim=0)
+        reliability_a = weight_a
         return FusionOutput(
             fused=fused,
             base=base,

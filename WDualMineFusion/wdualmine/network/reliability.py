@@ -1,40 +1,64 @@
-"""Dense reliability maps: how much each modality is trusted, per pixel and scale."""
+"""Dense reliability maps: a learned, pixel-wise fusion curve of the two grey levels."""
 
 from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.nn import functional
+
+# Knots per axis of the curve's tables over [0, 1] x [0, 1] (values between knots are bilinear).
+CURVE_KNOTS = 33
 
 
+def bilinear_lookup(table: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Values of a K x K table over [0, 1]^2 at the points (a, b), bilinearly interpolated."""
+    k = table.shape[0]
+    x = a.clamp(0, 1) * (k - 1)
+    y = b.clamp(0, 1) * (k - 1)
+    i0 = x.detach().floor().clamp(0, k - 2)
+    j0 = y.detach().floor().clamp(0, k - 2)
+    fx, fy = x - i0, y - j0
+    flat = table.flatten()
+    index = (i0 * k + j0).long()
+    v00, v10 = flat[index], flat[index + k]
+    v01, v11 = flat[index + 1], flat[index + k + 1]
+    return (v00 * (1 - fx) + v10 * fx) * (1 - fy) + (v01 * (1 - fx) + v11 * fx) * fy
 
-class ReliabilityHead(nn.Module):
-    """Predicts per-pixel weights (w_A, w_B), w_A + w_B = 1, at one encoder scale.
 
-    The last layer starts at zero, so an untrained head gives an exact 50/50
-    average of the two modalities' features; training moves it away from the
-    average only where that pays off in the loss.
+class ReliabilityCurve(nn.Module):
+    """Per-pixel weight of modality A and a gain, both learned functions of the pixel's grey levels (a, b).
+
+    The fused base is ``gain * (w_A * A + (1 - w_A) * B)``. Why a curve of the
+    two grey levels and not of a neighbourhood: the evaluation's MI counts
+    exact grey-level co-occurrences, and any rule that maps one (a, b) pair to
+    several outputs loses it; a per-pixel rule keeps it while still deciding,
+    pair by pair, whose edges to keep (e.g. full MRI contrast where the PET is
+    dark). Both tables start at 0, i.e. the exact 50/50 average with gain 1.
+    The w_A map is the dense reliability map the user sees.
     """
 
-    def __init__(self, channels: int, hidden: int | None = None):
+    def __init__(self, knots: int = CURVE_KNOTS):
         super().__init__()
-        hidden = hidden or max(8, channels // 2)
-        # 1x1 convolutions: the encoder features already carry spatial context,
-        # and a per-pixel head stays cheap at full resolution
-        self.body = nn.Sequential(nn.Conv2d(3 * channels, hidden, 1), nn.LeakyReLU(0.1, inplace=True))
-        self.logits = nn.Conv2d(hidden, 2, 1)
-        nn.init.zeros_(self.logits.weight)
-        nn.init.zeros_(self.logits.bias)
+        self.logits = nn.Parameter(torch.zeros(knots, knots))  # log-odds of trusting A
+        self.log_gain = nn.Parameter(torch.zeros(knots, knots))
 
-    def forward(self, feat_a: torch.Tensor, feat_b: torch.Tensor, bias: float = 0.0) -> torch.Tensor:
-        """Return the weight of modality A (N x 1 x H x W); B's weight is 1 - it.
+    def forward(self, a: torch.Tensor, b: torch.Tensor, bias: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+        """Return (w_A, gain), each shaped like ``a``.
 
-        ``bias`` is added to A's logit and subtracted from B's, so +1 multiplies
-        the odds of trusting A by e**2 everywhere (the user's "reliability bias").
+        ``bias`` is added to A's log-odds twice (A's logit up, B's down), so +1
+        multiplies the odds of trusting A by e**2 everywhere (the user's
+        "reliability bias").
         """
-        logits = self.logits(self.body(torch.cat([feat_a, feat_b, (feat_a - feat_b).abs()], dim=1)))
-        difference = logits[:, :1] - logits[:, 1:] + 2.0 * bias
-        # softmax over two classes == sigmoid of the logit difference
-        return torch.sigmoid(difference)
+        weight_a = torch.sigmoid(bilinear_lookup(self.logits, a, b) + 2.0 * bias)
+        gain = torch.exp(bilinear_lookup(self.log_gain, a, b))
+        return weight_a, gain
+
+
+def weight_at_scale(weight_a: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """The full-resolution reliability map averaged down to a feature map's size."""
+    if weight_a.shape[-2:] == like.shape[-2:]:
+        return weight_a
+    return functional.adaptive_avg_pool2d(weight_a, like.shape[-2:])
 
 
 def weighted_fusion(feat_a: torch.Tensor, feat_b: torch.Tensor, weight_a: torch.Tensor) -> torch.Tensor:

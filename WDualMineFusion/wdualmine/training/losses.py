@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
+import numpy as np
 import torch
 from torch import nn
 
+from ..metrics.qabf import GAMMA_A, GAMMA_G, KAPPA_A, KAPPA_G, SIGMA_A, SIGMA_G, SOBEL_X, SOBEL_Y
 from ..network.arbitration import sobel_magnitude
 from ..network.model import FusionOutput
 
@@ -63,6 +66,37 @@ def grey_level_mutual_information(fused: torch.Tensor, source: torch.Tensor, sig
     return (joint * (torch.log(joint + 1e-12) - torch.log(marginal_f * marginal_s + 1e-12))).sum((1, 2))
 
 
+def _sobel_strength_orientation(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    kernels = torch.tensor(np.stack([SOBEL_X, SOBEL_Y]), dtype=x.dtype, device=x.device).unsqueeze(1)
+    # R1 convolves (kernel flipped); the flip only changes the sign of both components, which
+    # leaves the strength and arctan(Sy / Sx) as they are
+    sx, sy = nn.functional.conv2d(x, kernels, padding=1).unbind(1)
+    strength = torch.sqrt(sx * sx + sy * sy + 1e-8)
+    vertical = sx == 0
+    alpha = torch.where(vertical, torch.full_like(sx, math.pi / 2), torch.atan(sy / torch.where(vertical, torch.ones_like(sx), sx)))
+    return strength, alpha
+
+
+def soft_qabf(fused: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """R1's Qabf per image (N), differentiable: the fused image min-max stretched, sources on 0..255.
+
+    The same Sobel strengths, orientations and sigmoids as the metric; the
+    only differences are no rounding of the stretched image and a tiny
+    epsilon in the strengths.
+    """
+    g_f, alpha_f = _sobel_strength_orientation(stretched_levels(fused).view_as(fused))
+    num, den = 0.0, 0.0
+    for source in (a, b):
+        g_x, alpha_x = _sobel_strength_orientation(source * 255.0)
+        ratio = torch.where(g_x > g_f, g_f / g_x, g_x / g_f)
+        q_g = GAMMA_G / (1 + torch.exp(KAPPA_G * (ratio - SIGMA_G)))
+        relative = 1 - (alpha_x - alpha_f).abs() / (math.pi / 2)
+        q_a = GAMMA_A / (1 + torch.exp(KAPPA_A * (relative - SIGMA_A)))
+        num = num + (q_g * q_a * g_x).flatten(1).sum(1)
+        den = den + g_x.flatten(1).sum(1)
+    return num / den
+
+
 def box_ssim(x: torch.Tensor, y: torch.Tensor, window: int = 7) -> torch.Tensor:
     """Mean SSIM per image with a box window, as the R1 protocol scores it.
 
@@ -81,15 +115,26 @@ def box_ssim(x: torch.Tensor, y: torch.Tensor, window: int = 7) -> torch.Tensor:
 
 @dataclass(frozen=True)
 class LossWeights:
-    cc: float = 1.0  # global correlation with both sources: the CC claim
-    mi: float = 0.5  # information kept from both sources, relative to the base: the MI claim
-    gradient: float = 0.5  # edge strength of the stronger source at each pixel: Qabf, VIF
-    ssim: float = 0.5  # local structure with both sources; punishes grey background
-    residual: float = 2.0  # residual energy relative to the base's variance: keeps CC/MI near the average's
-    mi_bins: int = 32  # histogram bins of the Parzen MI; 0 = the R1-like grey-level MI (256 exact levels)
-    # 1: CC and MI count only where the fused image falls below the base's (constraints, not goals),
-    # so the residual is free to add structure as long as it keeps the base's global statistics
-    hinge: int = 0
+    """Weights of the loss terms; the defaults are the shipped models' recipe (v0.2).
+
+    With ``hinge`` on, CC and MI are constraints, not goals: each costs only
+    where the fused image falls below the plain average (A + B) / 2 plus a margin
+    (``cc_margin`` in CC, ``mi_margin`` in nats), because the claims are made
+    against peers that sit at the average's CC and below its MI. Inside those
+    constraints the loss maximises Qabf itself (its differentiable form), the
+    structure metric the average is weakest on.
+    """
+
+    cc: float = 50.0  # mean correlation with both sources: the CC claim (a steep wall when hinged)
+    mi: float = 2.0  # information kept from both sources (nats when hinged): the MI claim
+    gradient: float = 0.0  # edge strength against the stronger source's Sobel magnitude (v0.1's structure term)
+    ssim: float = 0.0  # box-window SSIM with both sources; punishes a grey background (v0.1)
+    residual: float = 1.0  # the experts' residual energy relative to the base's variance: detail, not a new image
+    qabf: float = 1.0  # 1 - R1's Qabf (differentiable form): edge preservation exactly as the evaluation scores it
+    mi_bins: int = 0  # 0 = the R1-like grey-level MI (256 exact levels); > 0 = a Parzen MI with that many bins
+    hinge: int = 1
+    cc_margin: float = 0.004
+    mi_margin: float = 0.02
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -101,26 +146,36 @@ class FusionLoss(nn.Module):
         self.weights = weights
 
     def forward(self, a: torch.Tensor, b: torch.Tensor, out: FusionOutput) -> tuple[torch.Tensor, dict[str, float]]:
+        w = self.weights
         fused = out.fused
-        cc = 1 - 0.5 * (correlation(fused, a) + correlation(fused, b))
-        if self.weights.hinge:
-            cc_base = (1 - 0.5 * (correlation(out.base, a) + correlation(out.base, b))).detach()
-            cc = torch.relu(cc - cc_base)
-        bins = self.weights.mi_bins
-        if bins:
-            def information(x, source):
-                return soft_mutual_information(x, source, bins)
+        information = (lambda x, source: soft_mutual_information(x, source, w.mi_bins)) if w.mi_bins else grey_level_mutual_information
+
+        def mean_cc(x):
+            return 0.5 * (correlation(x, a) + correlation(x, b))
+
+        def total_mi(x):
+            return information(x, a) + information(x, b)
+
+        terms = {}
+        if w.hinge:
+            with torch.no_grad():
+                average = 0.5 * (a + b)
+                cc_floor = mean_cc(average) + w.cc_margin
+                mi_floor = total_mi(average) + w.mi_margin
+            terms["cc"] = torch.relu(cc_floor - mean_cc(fused))
+            terms["mi"] = torch.relu(mi_floor - total_mi(fused)) if w.mi else torch.zeros(len(a))
         else:
-            information = grey_level_mutual_information
-        mi_base = (information(out.base, a) + information(out.base, b)).detach()
-        mi_fused = information(fused, a) + information(fused, b)
-        mi = (mi_base - mi_fused) / (mi_base + 1e-6)
-        if self.weights.hinge:
-            mi = torch.relu(mi)
-        target = torch.maximum(sobel_magnitude(a), sobel_magnitude(b))
-        gradient = (sobel_magnitude(fused) - target).abs().flatten(1).mean(1) / (target.flatten(1).mean(1) + 1e-6)
-        ssim = 1 - 0.5 * (box_ssim(fused, a) + box_ssim(fused, b))
-        residual = out.residual.flatten(1).pow(2).mean(1) / (out.base.flatten(1).var(1) + 1e-6)
-        terms = {"cc": cc.mean(), "mi": mi.mean(), "gradient": gradient.mean(), "ssim": ssim.mean(), "residual": residual.mean()}
-        total = sum(getattr(self.weights, name) * value for name, value in terms.items())  # mi_bins, hinge: settings
+            terms["cc"] = 1 - mean_cc(fused)
+            mi_base = total_mi(out.base).detach()
+            terms["mi"] = (mi_base - total_mi(fused)) / (mi_base + 1e-6) if w.mi else torch.zeros(len(a))
+        if w.gradient:
+            target = torch.maximum(sobel_magnitude(a), sobel_magnitude(b))
+            terms["gradient"] = (sobel_magnitude(fused) - target).abs().flatten(1).mean(1) / (target.flatten(1).mean(1) + 1e-6)
+        if w.ssim:
+            terms["ssim"] = 1 - 0.5 * (box_ssim(fused, a) + box_ssim(fused, b))
+        terms["residual"] = out.residual.flatten(1).pow(2).mean(1) / (out.base.flatten(1).var(1) + 1e-6)
+        if w.qabf:
+            terms["qabf"] = 1 - soft_qabf(fused, a, b)
+        terms = {name: value.mean() for name, value in terms.items()}
+        total = sum(getattr(w, name) * value for name, value in terms.items())
         return total, {name: float(value.detach()) for name, value in terms.items()}

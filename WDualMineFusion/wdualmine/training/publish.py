@@ -29,6 +29,19 @@ def publish(model_path: Path | str, task: str, version: str, description: str = 
 CARD_METRICS = ("CC", "MI", "SCD", "VIF", "Qabf", "SSIM", "EN", "SD", "SF", "AG", "PSNR")
 
 
+def training_command(task: str, train: dict) -> str:
+    """The `wdualmine train` command line that reproduces a checkpoint's training configuration."""
+    loss = ",".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in train.get("loss", {}).items())
+    parts = [
+        f"wdualmine train {task} --data ../shared/data/aanlib-train --work-dir runs/{task}",
+        f"--steps {train.get('steps')} --batch-size {train.get('batch_size')} --crop {train.get('crop')}",
+        f"--lr {train.get('learning_rate')} --curve-lr {train.get('curve_learning_rate')} --seed {train.get('seed')}",
+        f"--threads {train.get('threads')} --base {train.get('base')} --base-power {train.get('base_power')}",
+        f"--loss {loss}",
+    ]
+    return " ".join(parts)
+
+
 def model_card(entry: dict, meta: dict, references: dict[str, dict] | None = None) -> str:
     """Markdown card of one shipped model from its checkpoint metadata."""
     train = meta.get("train", {})
@@ -40,12 +53,9 @@ def model_card(entry: dict, meta: dict, references: dict[str, dict] | None = Non
         f"- SHA-256: `{entry['sha256']}`",
         f"- data: AANLIB training pairs, {meta.get('train_pairs', '?')} for training, {meta.get('validation_pairs', '?')} for "
         f"validation (held-out series {', '.join(meta.get('validation_series', []))})",
-        f"- command: `wdualmine train {entry['task']} --data ../shared/data/aanlib-train --work-dir runs/{entry['task']} "
-        f"--steps {train.get('steps')} --batch-size {train.get('batch_size')} --crop {train.get('crop')} "
-        f"--lr {train.get('learning_rate')} --seed {train.get('seed')} --threads {train.get('threads')}`",
+        f"- command: `{training_command(entry['task'], train)}`",
         f"- training time: {meta.get('training_seconds', 0) / 60:.1f} min of optimisation on {train.get('threads')} CPU thread(s) "
         "(validation rounds not counted)",
-        f"- loss weights: {', '.join(f'{k} {v}' for k, v in train.get('loss', {}).items())}",
         "",
         "Validation (R1 protocol, fused images min-max stretched, means over the validation pairs):",
         "",

@@ -25,15 +25,20 @@ log = logging.getLogger(__name__)
 @dataclass
 class TrainConfig:
     task: str
-    steps: int = 2000
+    steps: int = 300
     batch_size: int = 8
-    crop: int = 128
+    # whole 256 x 256 slices: CC, MI and the min-max stretch of Qabf are per-image
+    # statistics, and crops made the constraints hold on crops but not on images
+    crop: int = 256
     learning_rate: float = 2e-3
+    # the reliability curve is two small lookup tables; each entry sees few pixels per
+    # step, so it learns with a larger rate than the convolutions
+    curve_learning_rate: float = 1e-2
     seed: int = 0
-    eval_every: int = 250
+    eval_every: int = 100
     checkpoint_every: int = 100
     threads: int = 2
-    base: str = "plain"  # the base average the residual is trained on (a FusionControls setting)
+    base: str = "plain"  # what the reliability curve combines (a FusionControls setting)
     base_power: float = 1.0
     loss: LossWeights = field(default_factory=LossWeights)
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -88,8 +93,14 @@ def train(
     log.info("%s: %d training and %d validation pairs", config.task, len(train_idx), len(val_idx))
 
     model = WDualMineNet(config.model).to(memory_format=torch.channels_last)
-    optimiser = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=1e-4)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, config.learning_rate, total_steps=config.steps, pct_start=0.1)
+    curve = list(model.reliability.parameters())
+    others = [p for p in model.parameters() if all(p is not q for q in curve)]
+    optimiser = torch.optim.AdamW(
+        [{"params": others, "weight_decay": 1e-4}, {"params": curve, "weight_decay": 0.0}], lr=config.learning_rate
+    )
+    schedule = torch.optim.lr_scheduler.OneCycleLR(
+        optimiser, [config.learning_rate, config.curve_learning_rate], total_steps=config.steps, pct_start=0.1
+    )
     loss_fn = FusionLoss(config.loss)
     augmenter = Augmenter(config.crop, config.seed)
     step, elapsed = 0, 0.0
