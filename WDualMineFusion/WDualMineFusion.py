@@ -146,6 +146,7 @@ class WDualMineFusionParameterNode:
     arbitrationBias: Annotated[float, WithinRange(-4.0, 4.0)] = 0.0
     base: Base = Base.plain
     basePower: Annotated[float, WithinRange(1.0, 3.0)] = 1.0
+    curveStrength: Annotated[float, WithinRange(0.0, 1.0)] = 1.0
     livePreview: bool = True
     overlay: Overlay = Overlay.reliabilityA
     opacity: Annotated[float, WithinRange(0.0, 1.0)] = 0.5
@@ -162,6 +163,7 @@ def controlsFromParameterNode(parameterNode) -> dict:
         "arbitration_bias": float(parameterNode.arbitrationBias),
         "base": parameterNode.base.name,
         "base_power": float(parameterNode.basePower),
+        "curve_strength": float(parameterNode.curveStrength),
     }
 
 

@@ -126,6 +126,11 @@ def test_rerun_reuses_nodes_and_preview_matches(fused_sample):
     assert not np.allclose(powered, preview["fused"], atol=1e-4)
     assert powered[preview["foreground"]].mean() > preview["fused"][preview["foreground"]].mean()
 
+    # curve strength 0 turns the learned reliability curve off: a 50/50 reliability map
+    plain = logic.computePreview(index, curve_strength=0.0)
+    assert np.allclose(plain["reliability_a"][preview["foreground"]], 0.5)
+    assert not np.allclose(plain["fused"], preview["fused"], atol=1e-4)
+
     # other controls change only that slice of the outputs
     logic.previewSlice(mri, index, detail_strength=2.0, reliability_bias=1.0)
     changed = array(nodes["fused"])

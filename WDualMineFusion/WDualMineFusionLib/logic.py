@@ -34,7 +34,7 @@ from .volume_conversion import ijkToRAS, numpyToVtkMatrix, transformToWorld, vol
 log = logging.getLogger(__name__)
 
 OUTPUT_KEYS = ("fused", "reliabilityA", "reliabilityB", "arbitration")
-CONTROL_NAMES = ("detail_strength", "reliability_bias", "arbitration_bias", "base", "base_power")
+CONTROL_NAMES = ("detail_strength", "reliability_bias", "arbitration_bias", "base", "base_power", "curve_strength")
 WINDOW_SOURCES = ("display", "percentiles")
 FUNCTIONAL_LABEL = {"ct": "CT", "pet": "PET", "spect": "SPECT"}
 
@@ -332,7 +332,7 @@ class WDualMineFusionLogic:
 
         ``options`` are those of ``prepareFusion`` (task, functional, device, batchSize, workingSize,
         windowSource, computeMetrics) and the controls (detail_strength, reliability_bias, arbitration_bias,
-        base, base_power). ``reliabilityA`` is the functional/CT input's reliability map, ``reliabilityB`` the MRI's; for
+        base, base_power, curve_strength). ``reliabilityA`` is the functional/CT input's reliability map, ``reliabilityB`` the MRI's; for
         PET and SPECT there is also ``fusedRGB`` (vtkMRMLVectorVolumeNode) and, unless ``computeMetrics=False``,
         ``metrics`` (vtkMRMLTableNode).
         """

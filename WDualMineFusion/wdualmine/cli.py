@@ -68,10 +68,12 @@ def add_controls(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--base", choices=BASES, default="plain", help="what the reliability weights combine: the sources as they are (plain, default) or z-scored")
     low, high = CONTROL_RANGES["base_power"]
     group.add_argument("--base-power", type=float, default=1.0, help=f"{low}..{high}: power mean of the base; 1 = arithmetic mean (default)")
+    low, high = CONTROL_RANGES["curve_strength"]
+    group.add_argument("--curve-strength", type=float, default=1.0, help=f"{low}..{high}: 0 = plain 50/50 average base, 1 = the learned reliability curve (default)")
 
 
 def controls_from(args: argparse.Namespace) -> FusionControls:
-    return FusionControls(args.detail, args.reliability_bias, args.arbitration_bias, args.base, args.base_power)
+    return FusionControls(args.detail, args.reliability_bias, args.arbitration_bias, args.base, args.base_power, args.curve_strength)
 
 
 def command_fuse(args: argparse.Namespace) -> int:
@@ -210,12 +212,13 @@ def command_sweep(args: argparse.Namespace) -> int:
         validation = subset(pairs, split_by_series(pairs.ids)[1])
         rows = []
         for detail in details:
-            controls = FusionControls(detail, base=args.base, base_power=args.base_power)
+            controls = FusionControls(detail, base=args.base, base_power=args.base_power, curve_strength=args.curve_strength)
             rows.append({"detail": detail, **validate(model, validation, controls)})
         results[task] = rows
         if not args.json:
             series = ", ".join(sorted({i[:3] for i in validation.ids}))
-            print(f"{task}: {len(validation.ids)} validation pairs (series {series}), base {args.base}, power {args.base_power}")
+            print(f"{task}: {len(validation.ids)} validation pairs (series {series}), base {args.base}, power {args.base_power}, "
+                  f"curve strength {args.curve_strength}")
             print("detail " + "".join(f"{n:>8}" for n in names))
             for row in rows:
                 print(f"{row['detail']:6.2f} " + "".join(f"{row[n]:8.4f}" for n in names))
@@ -319,6 +322,7 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--details", default="0,0.1,0.25,0.5,1,1.5", help="comma-separated detail strengths")
     sweep.add_argument("--base", choices=BASES, default="plain")
     sweep.add_argument("--base-power", type=float, default=1.0)
+    sweep.add_argument("--curve-strength", type=float, default=1.0)
     sweep.add_argument("--threads", type=int, default=2)
     sweep.add_argument("--json", action="store_true")
     sweep.add_argument("--plot", help="also draw CC and MI against Qabf (one line per task, the peers marked) into this PNG")

@@ -13,6 +13,7 @@ CONTROL_RANGES = {
     "reliability_bias": (-2.0, 2.0),
     "arbitration_bias": (-4.0, 4.0),
     "base_power": (1.0, 3.0),
+    "curve_strength": (0.0, 1.0),
 }
 
 
@@ -37,6 +38,11 @@ class FusionControls:
         1 to 3: 1 is the arithmetic mean; above 1 each pixel leans toward the
         brighter source, which keeps edges that only one modality shows (Qabf,
         VIF, and the grey-level MI rise) at some cost in CC.
+    curve_strength: how much of the learned reliability curve to apply, 0 to 1:
+        0 gives the plain 50/50 average as the base (weight 0.5, gain 1 at every
+        pixel), 1 the trained curve; in between, the curve's log-odds and log-gain
+        are scaled. A fallback where the curve does not suit the images (it is
+        learned on AANLIB's 8-bit slices).
     """
 
     detail_strength: float = 1.0
@@ -44,6 +50,7 @@ class FusionControls:
     arbitration_bias: float = 0.0
     base: str = "plain"
     base_power: float = 1.0
+    curve_strength: float = 1.0
 
     def __post_init__(self):
         for name, (low, high) in CONTROL_RANGES.items():

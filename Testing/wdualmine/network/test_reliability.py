@@ -23,14 +23,20 @@ def test_untrained_curve_is_the_plain_average_and_bias_shifts_trust():
     assert torch.allclose(towards_a, torch.full_like(a, 1 / (1 + np.exp(-2.0))))
 
 
-def test_curve_output_is_a_function_of_the_pixel_pair_only():
-    # a trained curve must map equal (a, b) pairs to equal outputs wherever they are:
-    # that is what keeps the evaluation's grey-level MI (shuffling pixels shuffles the output)
-    torch.manual_seed(0)
+def net_with_a_curve(seed: int) -> WDualMineNet:
+    """An untrained network whose reliability curve has been given random, non-trivial tables."""
+    torch.manual_seed(seed)
     net = WDualMineNet().eval()
     with torch.no_grad():
         net.reliability.logits.normal_(0, 1)
         net.reliability.log_gain.normal_(0, 0.2)
+    return net
+
+
+def test_curve_output_is_a_function_of_the_pixel_pair_only():
+    # a trained curve must map equal (a, b) pairs to equal outputs wherever they are:
+    # that is what keeps the evaluation's grey-level MI (shuffling pixels shuffles the output)
+    net = net_with_a_curve(0)
     a = torch.rand(1, 1, 32, 32) * (torch.rand(1, 1, 32, 32) > 0.2)
     b = torch.rand(1, 1, 32, 32)
     order = torch.randperm(32 * 32)
@@ -47,3 +53,19 @@ def test_weight_at_scale_averages_down():
     weight[..., :4, :] = 1.0
     small = weight_at_scale(weight, torch.empty(1, 3, 2, 2))
     assert torch.equal(small, torch.tensor([[[[1.0, 1.0], [0.0, 0.0]]]]))
+
+
+@torch.inference_mode()
+def test_curve_strength_runs_from_the_plain_average_to_the_trained_curve():
+    net = net_with_a_curve(1)
+    a, b = torch.rand(1, 1, 32, 32), torch.rand(1, 1, 32, 32)
+    off = net(a, b, FusionControls(curve_strength=0.0))
+    assert torch.equal(off.reliability_a, torch.full_like(a, 0.5))
+    assert torch.allclose(off.base, 0.5 * (a + b), atol=1e-6)
+    half = net(a, b, FusionControls(curve_strength=0.5))
+    full = net(a, b, FusionControls())
+    # the reliability map lies between 50/50 and the trained curve's at every pixel
+    low = torch.minimum(full.reliability_a, off.reliability_a)
+    high = torch.maximum(full.reliability_a, off.reliability_a)
+    assert ((half.reliability_a >= low - 1e-7) & (half.reliability_a <= high + 1e-7)).all()
+    assert (half.base - off.base).abs().mean() < (full.base - off.base).abs().mean()

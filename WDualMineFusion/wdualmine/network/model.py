@@ -119,7 +119,7 @@ class WDualMineNet(nn.Module):
         config = self.config
         a, b = encoded.a, encoded.b
         if config.reliability_maps:
-            weight_a, gain = self.reliability(a, b, controls.reliability_bias)
+            weight_a, gain = self.reliability(a, b, controls.reliability_bias, controls.curve_strength)
         else:
             weight_a, gain = torch.full_like(a, 0.5), None
         weights = [weight_at_scale(weight_a, fa) for fa in encoded.features_a]

@@ -42,15 +42,18 @@ class ReliabilityCurve(nn.Module):
         self.logits = nn.Parameter(torch.zeros(knots, knots))  # log-odds of trusting A
         self.log_gain = nn.Parameter(torch.zeros(knots, knots))
 
-    def forward(self, a: torch.Tensor, b: torch.Tensor, bias: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, a: torch.Tensor, b: torch.Tensor, bias: float = 0.0, strength: float = 1.0
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Return (w_A, gain), each shaped like ``a``.
 
         ``bias`` is added to A's log-odds twice (A's logit up, B's down), so +1
         multiplies the odds of trusting A by e**2 everywhere (the user's
-        "reliability bias").
+        "reliability bias"). ``strength`` scales the learned log-odds and
+        log-gain: 0 is the plain average, 1 the trained curve.
         """
-        weight_a = torch.sigmoid(bilinear_lookup(self.logits, a, b) + 2.0 * bias)
-        gain = torch.exp(bilinear_lookup(self.log_gain, a, b))
+        weight_a = torch.sigmoid(strength * bilinear_lookup(self.logits, a, b) + 2.0 * bias)
+        gain = torch.exp(strength * bilinear_lookup(self.log_gain, a, b))
         return weight_a, gain
 
 
