@@ -202,6 +202,7 @@ def command_sweep(args: argparse.Namespace) -> int:
     names = ("CC", "MI", "SCD", "VIF", "Qabf", "SSIM")
     details = [float(d) for d in args.details.split(",")]
     results: dict[str, list[dict]] = {}
+    averages: dict[str, float] = {}
     for task in args.tasks:
         if args.weights:
             model, _ = load_model(args.weights)
@@ -215,6 +216,8 @@ def command_sweep(args: argparse.Namespace) -> int:
             controls = FusionControls(detail, base=args.base, base_power=args.base_power, curve_strength=args.curve_strength)
             rows.append({"detail": detail, **validate(model, validation, controls)})
         results[task] = rows
+        if args.plot:  # the plain average on the same images: the CC panel is drawn relative to it
+            averages[task] = validate(model, validation, FusionControls(0.0, curve_strength=0.0))["CC"]
         if not args.json:
             series = ", ".join(sorted({i[:3] for i in validation.ids}))
             print(f"{task}: {len(validation.ids)} validation pairs (series {series}), base {args.base}, power {args.base_power}, "
@@ -228,7 +231,7 @@ def command_sweep(args: argparse.Namespace) -> int:
         from .tradeoff_plot import plot_tradeoff
 
         title = f"W-DUALMINE detail-strength sweep (base {args.base}, power {args.base_power})"
-        print(f"plot: {plot_tradeoff(results, args.plot, title)}", file=sys.stderr)
+        print(f"plot: {plot_tradeoff(results, args.plot, title, averages)}", file=sys.stderr)
     return 0
 
 

@@ -84,7 +84,7 @@ def test_sweep_command_scores_the_validation_split(tmp_path, phantom, capsys):
     rows = json.loads(capsys.readouterr().out)
     assert plot.stat().st_size > 10_000
     assert [r["detail"] for r in rows] == [0.0, 1.0]
-    # detail 0 is the plain average, so its CC is the average's
+    # detail 0 is the reliability curve alone, 1 adds the experts
     assert rows[0]["CC"] != rows[1]["CC"] and all(0 < r["CC"] <= 1 for r in rows)
 
 
