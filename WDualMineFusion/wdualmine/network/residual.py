@@ -33,7 +33,8 @@ def fusion_base(
     fused image a deterministic function of (A, B), which the grey-level MI of
     the evaluation rewards, while it sharpens edges that only one source has.
     ``weight_a`` (A's weight, default 0.5) and ``gain`` (default 1) come from
-    the learned reliability curve. The output head clamps the fused image to [0, 1].
+    the learned reliability curve. The output head keeps the fused image in [0, 1)
+    (clamped below 0, rolled off above the highlight knee).
     """
     if kind == "zscore":
         if scales is None:
