@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import filecmp
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 import SimpleITK as sitk
 
+from .checks import check_pixel_type, check_value_range, check_writable_folder
 from .controls import FusionControls
 from .errors import InputError
 from .inference import Fuser
-from .io.images import IMAGE_2D_SUFFIXES, full_suffix, read_header, read_image
+from .io.images import IMAGE_2D_SUFFIXES, full_suffix, header_info, read_image
+from .io.integrity import data_files
+from .io.writing import write_all
 from .pipeline import FusionResult, fuse_2d, fuse_volume
 from .volume.window import Window
 from .weights import TASKS
@@ -37,15 +39,27 @@ class FuseOptions:
     reference: str = "a"
 
 
+# words of a file or folder name that name a task; "petct" and the like come from hybrid scanners
+TASK_WORDS = {"ct": "ct", "pet": "pet", "spect": "spect", "petct": "pet", "spectct": "spect", "fdg": "pet"}
+
+
 def guess_task(*paths: Path) -> str:
-    """ct, pet or spect from the names of the inputs (e.g. PET-MRI/PET/001.png), or an InputError."""
+    """ct, pet or spect from the names of the inputs (e.g. PET-MRI/PET/001.png), or an InputError.
+
+    The nearest name part that names a task decides. A PET or SPECT word beats a CT word in the same
+    part: "PET_CT_001.nii.gz" is the PET of a PET/CT scanner, since its CT comes as a file of its own.
+    """
     for path in paths:
         for part in reversed(Path(path).resolve().parts):
-            # a whole word of the name: "PET", "PET-MRI", "pet_001.png", "head_ct.nii.gz"
-            words = part.lower().replace("-", "_").replace(".", "_").split("_")
-            for task in TASKS:
-                if task in words:
-                    return task
+            # whole words of the name: "PET", "PET-MRI", "pet_001.png", "head_ct.nii.gz", "FDG-PET-CT"
+            words = part.lower().replace("-", "_").replace(".", "_").replace(" ", "_").split("_")
+            found = {TASK_WORDS[w] for w in words if w in TASK_WORDS}
+            if len(found) > 1:
+                found.discard("ct")
+            if len(found) > 1:
+                raise InputError(f"the name {part!r} names both {' and '.join(sorted(found))}; say --task ct, --task pet or --task spect")
+            if found:
+                return found.pop()
     raise InputError("cannot tell the task from the file names; say --task ct, --task pet or --task spect")
 
 
@@ -96,10 +110,25 @@ def output_paths(out: Path, result: FusionResult) -> dict[Path, sitk.Image]:
     return images
 
 
+def input_files(path: Path) -> set[Path]:
+    """An input and the data file its header names (.mhd, .nhdr), resolved: what no output may replace."""
+    return {p.resolve() for p in [path, *data_files(path)]}
+
+
+def companion_names(out: Path) -> list[Path]:
+    """The data files SimpleITK writes beside a .mhd/.nhdr header (compressed, as outputs are)."""
+    suffix = full_suffix(out)
+    stem = out.name[: -len(suffix)] if suffix else out.name
+    return {".mhd": [out.with_name(stem + ".zraw")], ".nhdr": [out.with_name(stem + ".raw.gz")]}.get(suffix, [])
+
+
 def check_pair_plan(a_path: Path, b_path: Path, out_path: Path, maps: bool) -> None:
     """Everything about one pair that can be checked from file headers, before any fusion runs."""
     check_not_same(a_path, b_path)
-    (dim_a, _), (dim_b, _) = read_header(a_path), read_header(b_path)
+    info_a, info_b = header_info(a_path), header_info(b_path)
+    dim_a, dim_b = info_a.dimension, info_b.dimension
+    for path, info in ((a_path, info_a), (b_path, info_b)):
+        check_pixel_type(path, info.pixel_id)
     for path, dimension in ((a_path, dim_a), (b_path, dim_b)):
         if dimension not in (2, 3):
             raise InputError(f"{path} is {dimension}-D; give a 2-D slice or a 3-D volume (extract one time point of a 4-D series first)")
@@ -109,10 +138,12 @@ def check_pair_plan(a_path: Path, b_path: Path, out_path: Path, maps: bool) -> N
     allowed = IMAGE_SUFFIXES if dim_a == 2 else VOLUME_SUFFIXES
     if suffix not in allowed:
         raise InputError(f"{out_path}: cannot write a {dim_a}-D result as '{suffix or 'no type'}'; use one of {', '.join(allowed)}")
-    inputs = {a_path.resolve(), b_path.resolve()}
-    for path in output_names(out_path, maps).values():
-        if path.resolve() in inputs:
-            raise InputError(f"{path} would overwrite an input; choose another output file or folder")
+    inputs = input_files(a_path) | input_files(b_path)
+    for output in output_names(out_path, maps).values():
+        for path in [output, *companion_names(output)]:
+            if path.resolve() in inputs:
+                raise InputError(f"{path} would overwrite an input; choose another output file or folder")
+    check_writable_folder(out_path)
 
 
 def _displayable(image: sitk.Image, suffix: str) -> sitk.Image:
@@ -120,27 +151,6 @@ def _displayable(image: sitk.Image, suffix: str) -> sitk.Image:
     if suffix in IMAGE_2D_SUFFIXES and suffix not in (".tif", ".tiff"):
         return sitk.Cast(sitk.Round(sitk.Clamp(image, sitk.sitkFloat32, 0.0, 1.0) * 255.0), sitk.sitkUInt8)
     return image
-
-
-def write_all(images: dict[Path, sitk.Image]) -> None:
-    """Write every output to a temporary file first, then rename them all: no half set left looking complete."""
-    temporaries: list[tuple[Path, Path]] = []
-    try:
-        for path, image in images.items():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            suffix = full_suffix(path)
-            handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
-            os.close(handle)
-            temporaries.append((Path(temporary), path))
-            sitk.WriteImage(image, temporary, useCompression=suffix not in IMAGE_2D_SUFFIXES)
-        for temporary, path in temporaries:
-            os.replace(temporary, path)
-    except (RuntimeError, OSError) as error:
-        reason = (str(error).strip().splitlines() or ["unknown reason"])[-1][:200]
-        raise InputError(f"cannot write {path} ({reason}); check the file type and that the folder is writable") from error
-    finally:
-        for temporary, _ in temporaries:
-            temporary.unlink(missing_ok=True)
 
 
 def fuse_file_pair(
@@ -154,6 +164,8 @@ def fuse_file_pair(
     """Fuse one pair of files into ``out_path`` (plus maps); returns the written paths and warnings."""
     check_pair_plan(a_path, b_path, out_path, options.maps)
     a, b = read_image(a_path), read_image(b_path)
+    check_value_range(a, a_path)
+    check_value_range(b, b_path)
     names = (str(a_path), str(b_path))
     if a.GetDimension() == 2 and b.GetDimension() == 2:
         result = fuse_2d(fuser, a, b, options.controls, options.maps, names, options.window_a, options.window_b)
@@ -163,7 +175,7 @@ def fuse_file_pair(
             options.axis, options.working_size, options.reference, progress,
         )
     images = output_paths(out_path, result)
-    write_all(images)
+    write_all(images, protect=input_files(a_path) | input_files(b_path))
     return list(images), result.warnings
 
 
@@ -184,6 +196,7 @@ def plan_outputs(a: Path, b: Path, out: Path) -> list[tuple[Path, Path, Path]]:
 
 
 def validate_task(task: str, a: Path, b: Path) -> str:
+    task = task.lower()
     if task == "auto":
         task = guess_task(a, b)
     if task not in TASKS:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
+import stat
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +11,7 @@ import SimpleITK as sitk
 
 from ..colour import LUMA
 from ..errors import InputError
+from .integrity import check_nifti
 
 IMAGE_2D_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 
@@ -29,6 +30,8 @@ def _check_readable_path(path: Path) -> None:
         raise InputError(f"{path}: no such file; check the path")
     if path.is_dir():
         raise InputError(f"{path} is a folder; give an image file, or two folders to fuse all same-named pairs")
+    if not stat.S_ISREG(path.stat().st_mode):  # a FIFO would block the reader forever
+        raise InputError(f"{path} is not a regular file (a pipe, socket or device); save the image to a file and give that")
 
 
 def _unreadable(path: Path, error: RuntimeError) -> InputError:
@@ -42,14 +45,23 @@ def read_image(path: Path | str) -> sitk.Image:
     """Read any image SimpleITK knows, or raise InputError naming the file and the fix."""
     path = Path(path)
     _check_readable_path(path)
+    check_nifti(path, thorough=True)  # ITK would fill a truncated NIfTI's missing slices with zeros
     try:
         return sitk.ReadImage(str(path))
     except RuntimeError as error:
         raise _unreadable(path, error) from error
 
 
-def read_header(path: Path | str) -> tuple[int, int]:
-    """(dimension, components per pixel) from the file's header only, for checks before any heavy work."""
+@dataclass(frozen=True)
+class HeaderInfo:
+    dimension: int
+    components: int
+    pixel_id: int
+
+
+def header_info(path: Path | str) -> HeaderInfo:
+    """What the file's header says, for checks before any heavy work; a NIfTI file that is clearly
+    cut short (its size, or its gzip trailer) is refused here already."""
     path = Path(path)
     _check_readable_path(path)
     reader = sitk.ImageFileReader()
@@ -58,7 +70,14 @@ def read_header(path: Path | str) -> tuple[int, int]:
         reader.ReadImageInformation()
     except RuntimeError as error:
         raise _unreadable(path, error) from error
-    return reader.GetDimension(), reader.GetNumberOfComponents()
+    check_nifti(path, thorough=False)
+    return HeaderInfo(reader.GetDimension(), reader.GetNumberOfComponents(), reader.GetPixelID())
+
+
+def read_header(path: Path | str) -> tuple[int, int]:
+    """(dimension, components per pixel) from the file's header only."""
+    info = header_info(path)
+    return info.dimension, info.components
 
 
 def is_rgb(image: sitk.Image) -> bool:
@@ -90,15 +109,7 @@ def read_grey_r1(path: Path | str) -> np.ndarray:
 
 
 def write_image_atomic(image: sitk.Image, path: Path | str, compress: bool = True) -> None:
-    """Write through a temporary file in the same folder, then rename: a crash never leaves a partial file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    suffix = full_suffix(path)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
-    os.close(handle)
-    try:
-        sitk.WriteImage(image, temporary, useCompression=compress and suffix not in IMAGE_2D_SUFFIXES)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    """Write one image through a staging folder, verified, then renamed: never a partial file."""
+    from .writing import write_all  # writing imports this module
+
+    write_all({Path(path): image}, compress=compress)

@@ -1,0 +1,166 @@
+"""Writing a set of outputs all or nothing: staged, verified, then renamed into place together.
+
+Each output is written under its final name into a hidden staging folder beside it, so a .mhd or
+.nhdr header names its data file by the final name too. Every staged file is checked (the header
+reads back; a NIfTI file holds all its bytes) and synced before anything is renamed; data files
+are renamed before the headers that point to them. On any failure, interruption, SIGTERM or SIGHUP
+the staging folders are removed and the folder holds what it held before.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+import SimpleITK as sitk
+
+from ..errors import InputError
+from .images import IMAGE_2D_SUFFIXES, full_suffix
+from .integrity import IncompleteFile, check_nifti
+from .termination import cleanup_on_termination
+
+STAGING_PREFIX = ".wdualmine-staging-"
+
+
+class WriteError(InputError):
+    """An output could not be written completely; nothing of the set was put in place."""
+
+
+@dataclass
+class Staged:
+    target: Path  # the final name of the main (header) file
+    folder: Path  # the staging folder it was written into
+    files: list[str] = field(default_factory=list)  # names written for it: data files first, header last
+
+
+def _reason(error: BaseException) -> str:
+    lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
+    return (lines[-1] if lines else type(error).__name__)[:200]
+
+
+@contextmanager
+def _captured_c_stderr():
+    """Hold back what C/C++ code prints on fd 2 during a write (ITK's NIfTI writer prints partial-write
+    notices there); yields a function that returns it. Printed afterwards only if the write succeeded,
+    so a failure is one clear line."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no fd 2 (some embedded hosts): nothing to hold back
+        yield lambda: ""
+        return
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield lambda: (sink.seek(0), sink.read().decode("utf-8", "replace"))[1]
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def _fsync(path: Path) -> None:
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    except OSError:  # some filesystems cannot sync a directory; the data files were synced already
+        pass
+    finally:
+        os.close(descriptor)
+
+
+def _verify(path: Path) -> None:
+    """The staged file must read back as an image and, for NIfTI, hold every byte its header promises."""
+    if not path.is_file() or path.stat().st_size == 0:
+        raise WriteError("the file came out empty")
+    try:
+        check_nifti(path, thorough=True)
+    except IncompleteFile as error:
+        raise WriteError(f"the file came out incomplete: {error.problem}") from error
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(path))
+    reader.ReadImageInformation()
+    if full_suffix(path) in IMAGE_2D_SUFFIXES:
+        reader.Execute()  # small images: read them back whole
+
+
+def _stage(image: sitk.Image, target: Path, folder: Path, compress: bool) -> Staged:
+    before = set(os.listdir(folder))
+    staged = Staged(target, folder)
+    main = folder / target.name
+    try:
+        with _captured_c_stderr() as printed:
+            sitk.WriteImage(image, str(main), useCompression=compress and full_suffix(target) not in IMAGE_2D_SUFFIXES)
+            noise = printed()
+    finally:
+        # every file this write made, data files before the header, so a failure can be cleaned up
+        made = sorted(set(os.listdir(folder)) - before)
+        staged.files = [name for name in made if name != target.name] + [target.name]
+    _verify(main)
+    for name in staged.files:
+        _fsync(folder / name)
+    if noise.strip():
+        print(noise, end="", file=sys.stderr)
+    return staged
+
+
+def _free_space(folder: Path) -> str:
+    try:
+        return f"{shutil.disk_usage(folder).free / 2**20:.0f} MiB free there"
+    except OSError:
+        return "free space unknown"
+
+
+def write_all(images: dict[Path, sitk.Image], protect: Iterable[Path] = (), compress: bool = True) -> list[Path]:
+    """Write every image to its path, all or nothing; returns every file put in place (data files too).
+
+    ``protect`` lists files that must never be replaced (the inputs and their data files): a write
+    that would land on one is refused before anything is renamed. Outputs get the permissions any
+    new file gets (the umask), not a temporary file's 0600.
+    """
+    protected = {Path(p).resolve() for p in protect}
+    staging: dict[Path, Path] = {}  # destination folder -> its staging folder
+    with cleanup_on_termination():  # outermost, so the cleanup below runs before the signal is re-raised
+        try:
+            staged = _stage_all(images, staging, compress)
+            for item in staged:
+                for name in item.files:
+                    destination = item.target.parent / name
+                    if destination.resolve() in protected:
+                        raise WriteError(f"writing {item.target} would replace the input {destination}; choose another output name")
+            written = []
+            for item in staged:
+                for name in item.files:  # data files first: a header never names a missing file
+                    os.replace(item.folder / name, item.target.parent / name)
+                    written.append(item.target.parent / name)
+            for parent in staging:
+                _fsync(parent)
+            return written
+        except (RuntimeError, OSError) as error:
+            raise WriteError(f"cannot put the outputs in place ({_reason(error)}); check the output folder") from error
+        finally:
+            for folder in staging.values():
+                shutil.rmtree(folder, ignore_errors=True)
+
+
+def _stage_all(images: dict[Path, sitk.Image], staging: dict[Path, Path], compress: bool) -> list[Staged]:
+    """Write and verify every image in a staging folder beside its destination."""
+    staged = []
+    for path, image in images.items():
+        path = Path(path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if path.parent not in staging:
+                staging[path.parent] = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=path.parent))
+            staged.append(_stage(image, path, staging[path.parent], compress))
+        except WriteError as error:
+            raise WriteError(f"cannot write {path}: {error} ({_free_space(path.parent)}); free some space or choose another folder") from error
+        except (RuntimeError, OSError) as error:
+            raise WriteError(f"cannot write {path} ({_reason(error)}); check that the folder is writable and has free space "
+                             f"({_free_space(path.parent)})") from error
+    return staged
