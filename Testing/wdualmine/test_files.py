@@ -3,7 +3,7 @@ import pytest
 import SimpleITK as sitk
 
 from wdualmine.errors import InputError
-from wdualmine.files import check_not_same, guess_task, pair_folders, plan_outputs, write_all
+from wdualmine.files import check_not_same, guess_task, pair_folders, plan_outputs, validate_task, write_all
 
 
 def png(path, value=10, shape=(16, 16)):
@@ -49,6 +49,16 @@ def test_task_guess(tmp_path):
     assert guess_task(tmp_path / "PET-MRI" / "PET" / "1.png") == "pet"
     assert guess_task(tmp_path / "SPECT-MRI" / "SPECT") == "spect"
     assert guess_task(tmp_path / "study" / "ct_head.nii.gz", tmp_path / "CT") == "ct"
+
+
+def test_task_guess_a_pet_word_beats_ct_in_a_hybrid_scanner_name(tmp_path):
+    # PET from a PET/CT scanner is named after the scanner; its CT would be a file of its own
+    for name in ("PET_CT_0001.nii.gz", "FDG-PET-CT.nii.gz", "petct.nrrd", "case1 PET CT.nii"):
+        assert guess_task(tmp_path / name, tmp_path / "t1.nii.gz") == "pet", name
+    assert guess_task(tmp_path / "SPECT-CT" / "a.nii") == "spect"
+    with pytest.raises(InputError, match="names both pet and spect; say --task"):
+        guess_task(tmp_path / "pet_spect.nii")
+    assert validate_task("PET", tmp_path / "a.nii", tmp_path / "b.nii") == "pet"
 
 
 def test_a_failed_write_leaves_nothing(tmp_path):

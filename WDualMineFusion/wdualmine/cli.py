@@ -17,10 +17,12 @@ log = logging.getLogger("wdualmine")
 
 @contextmanager
 def progress_bar(description: str, unit: str = "slice", enabled: bool = True):
-    """A tqdm bar driven by progress(done, total) callbacks; silent when not on a terminal-like stream."""
+    """A tqdm bar driven by progress(done, total) callbacks; silent when stderr is not a terminal
+    (a log file or a pipe would collect every redraw)."""
     from tqdm import tqdm
 
     bar = None
+    enabled = enabled and sys.stderr.isatty()
 
     def update(done: int, total: int) -> None:
         nonlocal bar
