@@ -72,3 +72,14 @@ def test_checkpoints_cannot_run_code_on_load(tmp_path):
     torch.save({"config": {}, "state_dict": {}, "meta": Payload()}, evil)
     with pytest.raises(WeightsError):
         load_model(evil)
+
+
+def test_a_folder_or_non_finite_weights_are_refused(tmp_path):
+    with pytest.raises(WeightsError, match="is a folder; give the checkpoint file itself"):
+        load_model(tmp_path)
+    model = WDualMineNet()
+    with torch.no_grad():
+        next(model.parameters()).fill_(float("nan"))
+    save_checkpoint(model, tmp_path / "diverged.pt")
+    with pytest.raises(WeightsError, match=r"diverged\.pt holds NaN or Inf values \(.*\); the training run that wrote it diverged"):
+        load_model(tmp_path / "diverged.pt")

@@ -54,6 +54,16 @@ def non_negative_int(text: str) -> int:
     return value
 
 
+MAX_WORKING_SIZE = 2048  # 8x the scale the network was trained at; beyond it only memory grows
+
+
+def working_size(text: str) -> int:
+    value = non_negative_int(text)
+    if value > MAX_WORKING_SIZE:
+        raise argparse.ArgumentTypeError(f"must be 0..{MAX_WORKING_SIZE} (the network was trained at 256), got {value}")
+    return value
+
+
 def warn(command: str, message: str) -> None:
     """Warnings about the input go to stderr always, not only with --verbose."""
     print(f"wdualmine {command}: warning: {message}", file=sys.stderr)
@@ -85,6 +95,8 @@ def command_fuse(args: argparse.Namespace) -> int:
 
     a, b, out = Path(args.a), Path(args.b), Path(args.output)
     task = validate_task(args.task, a, b)
+    if args.task == "auto":  # said always: a wrong guess silently uses the wrong model
+        print(f"wdualmine fuse: task {task}, guessed from the file names (--task to change)", file=sys.stderr)
     plan = plan_outputs(a, b, out)
     options = FuseOptions(
         task=task,
@@ -166,9 +178,12 @@ def train_config(args: argparse.Namespace):
     """TrainConfig from the options shared by `train` and `ablate`."""
     from dataclasses import fields
 
+    from .errors import InputError
     from .training.losses import LossWeights
     from .training.trainer import TrainConfig
 
+    if not Path(args.data).is_dir():  # before the trainer makes the work folder
+        raise InputError(f"--data {args.data}: no such folder; give a folder laid out as TASK/{{CT|PET|SPECT,MRI}}/<id>.png")
     loss = {}
     for item in filter(None, (args.loss or "").split(",")):
         name, _, value = item.partition("=")
@@ -290,7 +305,7 @@ def build_parser() -> argparse.ArgumentParser:
     fuse.add_argument("--window-b", help="window of B, as --window-a")
     fuse.add_argument("--axis", default="auto", choices=("auto", "axial", "coronal", "sagittal"), help="3-D: slice plane (default: axial acquisition axis)")
     fuse.add_argument("--reference", default="a", choices=("a", "b"), help="3-D: grid of the outputs, A's (default) or B's")
-    fuse.add_argument("--working-size", type=non_negative_int, default=256, help="3-D: enlarge smaller slices to this many pixels (0: native)")
+    fuse.add_argument("--working-size", type=working_size, default=256, help="3-D: enlarge smaller slices to this many pixels (0: native)")
     fuse.add_argument("--batch-size", type=positive_int, default=8, help="slices per network batch (default 8)")
     add_controls(fuse)
     fuse.set_defaults(handler=command_fuse)
@@ -345,7 +360,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .device import DeviceError
+    from .device import DeviceError, is_out_of_memory
     from .errors import InputError
     from .inference import Cancelled
     from .weights import WeightsError
@@ -354,8 +369,14 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="wdualmine: %(levelname)s: %(message)s")
     try:
         return args.handler(args)
-    except (InputError, WeightsError, DeviceError, ValueError) as error:
+    except (InputError, WeightsError, DeviceError, ValueError, FileNotFoundError) as error:
         print(f"wdualmine {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except (MemoryError, RuntimeError) as error:
+        if not is_out_of_memory(error):
+            raise
+        print(f"wdualmine {args.command}: error: out of memory; use a smaller --batch-size or --working-size, "
+              "fuse on a machine with more memory, or crop the volumes", file=sys.stderr)
         return 2
     except Cancelled as error:
         print(f"wdualmine {args.command}: {error}", file=sys.stderr)

@@ -63,6 +63,8 @@ def describe_device(device: torch.device) -> str:
 
 
 def is_out_of_memory(error: BaseException) -> bool:
-    if isinstance(error, getattr(torch, "OutOfMemoryError", ())):
+    """GPU or CPU memory exhausted (torch's CPU allocator raises a RuntimeError of its own wording)."""
+    if isinstance(error, (MemoryError, getattr(torch, "OutOfMemoryError", MemoryError))):
         return True
-    return isinstance(error, RuntimeError) and "out of memory" in str(error).lower()
+    text = str(error).lower()
+    return isinstance(error, RuntimeError) and ("out of memory" in text or "can't allocate memory" in text)

@@ -69,6 +69,8 @@ def load_model(
     read with ``weights_only=True``, so a checkpoint cannot run code on load.
     """
     path = Path(path)
+    if path.is_dir():
+        raise WeightsError(f"{path} is a folder; give the checkpoint file itself (e.g. WORK_DIR/model.pt from `wdualmine train`)")
     if not path.is_file():
         raise WeightsError(f"weights file {path} does not exist; reinstall wdualmine or pass an existing --weights file")
     if sha256 is not None:
@@ -88,7 +90,19 @@ def load_model(
             f"weights file {path} is not a usable W-DUALMINE checkpoint ({reason}); reinstall wdualmine or pass a file "
             "written by `wdualmine train`"
         ) from error
+    check_finite(model, path)
     return model.to(device).eval(), dict(checkpoint.get("meta", {}))
+
+
+def check_finite(model: WDualMineNet, path: Path) -> None:
+    """NaN or Inf weights (a diverged training run) would fuse every image to zeros without a word."""
+    bad = [name for name, tensor in model.state_dict().items() if tensor.is_floating_point() and not torch.isfinite(tensor).all()]
+    if bad:
+        more = f" and {len(bad) - 3} more" if len(bad) > 3 else ""
+        raise WeightsError(
+            f"weights file {path} holds NaN or Inf values ({', '.join(bad[:3])}{more}); the training run that wrote it "
+            "diverged: use an earlier checkpoint or train again"
+        )
 
 
 def load_shipped_model(task: str, device: torch.device | str = "cpu") -> tuple[WDualMineNet, dict]:

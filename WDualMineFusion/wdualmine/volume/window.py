@@ -22,22 +22,23 @@ class Window:
     @classmethod
     def from_width_level(cls, width: float, level: float) -> "Window":
         if width <= 0:
-            raise InputError(f"window width must be positive, got {width}")
+            raise InputError(f"window width must be positive, got {width:g}; e.g. 400/40")
         return cls(level - width / 2.0, level + width / 2.0)
 
     @classmethod
     def parse(cls, text: str) -> "Window":
         """Parse "WIDTH/LEVEL" (as in Slicer's window/level) or "LOW:HIGH"."""
         try:
-            if ":" in text:
-                low, high = (float(v) for v in text.split(":"))
-                if high <= low:
-                    raise InputError(f"window {text!r}: HIGH must be above LOW")
-                return cls(low, high)
-            width, level = (float(v) for v in text.split("/"))
-            return cls.from_width_level(width, level)
+            first, second = (float(v) for v in text.split(":" if ":" in text else "/"))
         except ValueError as error:
             raise InputError(f"cannot read window {text!r}; write WIDTH/LEVEL (e.g. 400/40) or LOW:HIGH (e.g. -160:240)") from error
+        if not (np.isfinite(first) and np.isfinite(second)):  # NaN would blank the image without a word
+            raise InputError(f"window {text!r} has a NaN or infinite number; give finite values, e.g. 400/40 or -160:240")
+        if ":" in text:
+            if second <= first:
+                raise InputError(f"window {text!r}: HIGH must be above LOW, e.g. -160:240")
+            return cls(first, second)
+        return cls.from_width_level(first, second)
 
     @property
     def constant(self) -> bool:
