@@ -1,15 +1,27 @@
 # Quick start: `make demo`, `make test`. Both create .venv in the repository
 # root on first use and install everything into it.
+#
+# Which PyTorch build: TORCH=default (the default) installs torch from the package index as pip is
+# configured; on an ordinary Linux x86-64 machine that is the CUDA build, with several GB of CUDA
+# libraries. TORCH=cpu installs the CPU-only wheel from PyTorch's own CPU index (about 200 MB),
+# e.g. `make demo TORCH=cpu`. To switch an existing .venv, `make clean` first.
 PYTHON ?= python3
+TORCH ?= default
+TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+TORCH_INDEX_default :=
+TORCH_INDEX_cpu := --index-url $(TORCH_CPU_INDEX)
+ifeq ($(filter default cpu,$(TORCH)),)
+$(error TORCH must be default or cpu, not '$(TORCH)')
+endif
 
-.PHONY: demo test bench screenshots clean
+.PHONY: demo test bench gpu-check screenshots clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt "torch==2.13.0"
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt $(TORCH_INDEX_$(TORCH)) "torch==2.13.0"
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[test]"
 	touch $(STAMP)
 
@@ -21,6 +33,11 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/wdualmine bench
+
+# Fuses the sample and a 256x256x200 volume on CUDA and on the CPU, compares them, prints one JSON
+# line; says so and succeeds when there is no GPU. Needs a CUDA build of torch (TORCH=default).
+gpu-check: $(STAMP)
+	$(BIN)/wdualmine gpu-check
 
 # The README's pictures: Slicer slice views rendered headless, and the demo montage.
 screenshots: $(STAMP)

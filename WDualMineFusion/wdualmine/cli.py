@@ -174,6 +174,16 @@ def command_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def command_gpu_check(args: argparse.Namespace) -> int:
+    from .gpu_check import gpu_check
+
+    result = gpu_check(args.device, args.task)
+    if result.get("skipped"):
+        print(f"wdualmine gpu-check: skipped: {result['reason']}", file=sys.stderr)
+    print(json.dumps(result))
+    return 0
+
+
 def train_config(args: argparse.Namespace):
     """TrainConfig from the options shared by `train` and `ablate`."""
     from dataclasses import fields
@@ -334,6 +344,11 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--no-volume", action="store_true", help="skip the 256x256x200 volume")
     bench.add_argument("--json", action="store_true")
     bench.set_defaults(handler=command_bench)
+
+    gpu = commands.add_parser("gpu-check", help="fuse the sample and a 256x256x200 volume on CUDA and on the CPU; compare; one JSON line")
+    gpu.add_argument("--device", default="cuda", help="the CUDA device to check: cuda or cuda:N (default: cuda)")
+    gpu.add_argument("--task", default="pet", choices=("ct", "pet", "spect"), help="whose shipped model to run (default: pet)")
+    gpu.set_defaults(handler=command_gpu_check)
 
     sweep = commands.add_parser("sweep", help="validation R1 metrics of a model across detail strengths (the trade-off)")
     sweep.add_argument("tasks", nargs="+", choices=("ct", "pet", "spect"))
