@@ -12,7 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import SimpleITK as sitk
 
 BINS = 32
 SAMPLE_LIMIT = 400_000
@@ -81,6 +80,8 @@ def rigidRegistration(fixed: sitk.Image, moving: sitk.Image, iterations: int = 1
     Both images carry their world geometry (parent transforms folded in). The result is what a parent
     transform of the moving volume must do to bring it onto the fixed one.
     """
+    import SimpleITK as sitk
+
     fixed32 = sitk.Cast(fixed, sitk.sitkFloat32)
     moving32 = sitk.Cast(moving, sitk.sitkFloat32)
     initial = sitk.CenteredTransformInitializer(fixed32, moving32, sitk.Euler3DTransform(), sitk.CenteredTransformInitializerFilter.MOMENTS)

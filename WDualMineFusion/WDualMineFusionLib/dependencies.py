@@ -1,5 +1,9 @@
 """First-use installation of PyTorch and the engine's other requirements. Never called at import time.
 
+The only part of the Lib that needs the Slicer application: the installs show Slicer's dialogs
+(``slicer.packaging.pip_ensure``, ``PyTorchUtils``), so the widget calls ``ensureDependencies`` on Apply,
+on the main thread. ``missingPackages`` needs nothing and also serves the self-test.
+
 Order matters: torch first, through the PyTorch extension's PyTorchUtils (it picks the CUDA build that
 matches the driver), then pytorch-wavelets, PyWavelets and tqdm, so that none of them pulls a CPU torch
 from PyPI. SimpleITK and numpy come with Slicer and are never installed or upgraded here.
@@ -14,10 +18,11 @@ log = logging.getLogger(__name__)
 
 TORCH_REQUIREMENT = ">=2.1"
 TORCH_MINIMUM = (2, 1)
-# the engine's requirements besides torch, numpy and SimpleITK (which Slicer bundles); setuptools<81 because
-# pytorch-wavelets imports pkg_resources
-REQUIREMENTS = ("pytorch-wavelets>=1.3", "PyWavelets>=1.4", "tqdm>=4.60", "setuptools<81")
-IMPORT_NAMES = {"pytorch-wavelets": "pytorch_wavelets", "PyWavelets": "pywt", "tqdm": "tqdm", "setuptools": "pkg_resources"}
+# the engine's requirements besides torch, numpy and SimpleITK (which Slicer bundles). No setuptools: the
+# one pkg_resources function pytorch-wavelets uses is provided by wdualmine.wavelets_import, so Slicer's own
+# setuptools (82 on 5.12+, without pkg_resources) is never downgraded.
+REQUIREMENTS = ("pytorch-wavelets>=1.3", "PyWavelets>=1.4", "tqdm>=4.60")
+IMPORT_NAMES = {"pytorch-wavelets": "pytorch_wavelets", "PyWavelets": "pywt", "tqdm": "tqdm"}
 
 
 class InstallError(RuntimeError):
@@ -34,14 +39,26 @@ def _version_tuple(text: str) -> tuple[int, ...]:
     return tuple(parts)
 
 
+def isImportable(moduleName: str) -> bool:
+    try:
+        return importlib.util.find_spec(moduleName) is not None
+    except (ImportError, ValueError):  # a parent package fails, or the module was blocked in sys.modules
+        return False
+
+
 def missingRequirements() -> list[str]:
     """Requirements whose import module is absent (cheap check, no pip call)."""
     missing = []
     for requirement in REQUIREMENTS:
         name = requirement.split(">")[0].split("<")[0].split("=")[0]
-        if importlib.util.find_spec(IMPORT_NAMES[name]) is None:
+        if not isImportable(IMPORT_NAMES[name]):
             missing.append(requirement)
     return missing
+
+
+def missingPackages() -> list[str]:
+    """Python packages the fusion needs that are not installed (torch first), by requirement; empty when all are."""
+    return ([f"torch{TORCH_REQUIREMENT}"] if not isImportable("torch") else []) + missingRequirements()
 
 
 def ensureTorch(askConfirmation: bool = True) -> None:
@@ -75,6 +92,8 @@ def ensureRequirements(confirm=None) -> None:
     ``confirm(message, details) -> bool`` asks the user on older Slicer versions (the widget passes a dialog);
     pip_ensure asks by itself and is skipped in testing mode.
     """
+    import subprocess
+
     import slicer
 
     missing = missingRequirements()
@@ -83,7 +102,8 @@ def ensureRequirements(confirm=None) -> None:
     packaging = _packagingModule()
     try:
         if packaging is not None:
-            packaging.pip_ensure(list(REQUIREMENTS), requester="WDualMineFusion")
+            # only what is missing: pip_ensure would otherwise also act on packages Slicer already has
+            packaging.pip_ensure(missing, requester="WDualMineFusion")
         else:
             if confirm is not None and not confirm(
                 "WDualMine needs a few Python packages that are not installed yet. Install them now? (This takes a minute.)",
@@ -93,6 +113,11 @@ def ensureRequirements(confirm=None) -> None:
             slicer.util.pip_install(" ".join(missing))
     except InstallError:
         raise
+    except subprocess.CalledProcessError as error:  # pip failed: one clear message instead of the raw error
+        raise InstallError(
+            f"Installing {', '.join(missing)} failed (pip exit status {error.returncode}); the pip output is in the "
+            "application log (Help > Report a bug shows it). Check the network or proxy settings and press Apply again."
+        ) from error
     except RuntimeError as error:  # pip_ensure raises a plain RuntimeError when the user declines
         raise InstallError(f"The required Python packages were not installed ({error}): " + ", ".join(missing)) from error
     importlib.invalidate_caches()

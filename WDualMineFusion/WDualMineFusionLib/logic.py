@@ -8,28 +8,27 @@ MRI. In Slicer the user picks a *reference* volume (whose grid every output gets
   B's grid (``reference="b"``). This is the usual choice: the MRI's finer grid as reference.
 * ``functional="reference"``: reference = A, second = B (MRI); the engine fuses on A's grid.
 
-Threading. ``fuse()`` is blocking and does everything. The widget splits it: ``prepareFusion`` (main
-thread: reads the nodes into SimpleITK images), ``runFusion`` (worker thread: engine only, no MRML),
-``writeFusionOutputs`` (main thread: writes nodes). The cancel flag is checked between batches; a
-cancelled run writes nothing.
+Processes. ``fuse()`` is blocking and does everything, in this process or (``useProcess=True``) in a
+separate fusion process. The widget splits it: ``prepareFusion`` (reads the nodes into SimpleITK images),
+the computation in a separate process (``fusionProcess``: Slicer's main thread holds the GIL while it
+idles, so torch work in a Python thread of Slicer would crawl), and ``writeFusionOutputs`` (writes the
+nodes). Both paths run ``compute.runFusion``, so they give the same voxels. A cancelled run writes nothing.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
-from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
-import SimpleITK as sitk
 
 import slicer
 
 from . import display, outputs
+from .compute import FusionJob, FusionOutcome, alignedPair, loadFuser, prepareEngineImport, windowedPair
 from .metrics_table import centralSlices, computeSliceMetrics, writeMetricsTable
 from .validation import FusionInputError, checkFinite, checkFunctional, checkPair, checkTask
-from .volume_conversion import ijkToRAS, numpyToVtkMatrix, transformToWorld, volumeToImage, writeArrayToVolume
+from .volume_conversion import ijkToRAS, numpyToVtkMatrix, transformToWorld, volumeToImage, vtkToNumpyMatrix, writeArrayToVolume
 
 log = logging.getLogger(__name__)
 
@@ -37,63 +36,26 @@ OUTPUT_KEYS = ("fused", "reliabilityA", "reliabilityB", "arbitration")
 CONTROL_NAMES = ("detail_strength", "reliability_bias", "arbitration_bias", "base", "base_power", "curve_strength")
 WINDOW_SOURCES = ("display", "percentiles")
 FUNCTIONAL_LABEL = {"ct": "CT", "pet": "PET", "spect": "SPECT"}
-
-
-@dataclass
-class FusionJob:
-    """Everything the worker needs; no MRML nodes, only IDs and copies of the data."""
-
-    referenceID: str
-    secondID: str
-    task: str
-    functional: str
-    controls: object
-    imageA: object
-    imageB: object
-    names: tuple[str, str]
-    windowA: object
-    windowB: object
-    engineReference: str
-    device: str = "auto"
-    batchSize: int = 8
-    workingSize: int | None = 256
-    computeMetrics: bool = True
-    colourLookup: np.ndarray | None = None
-    warnings: list[str] = field(default_factory=list)
-
-
-@dataclass
-class FusionOutcome:
-    fused: np.ndarray
-    maps: dict[str, np.ndarray]
-    rgb: np.ndarray | None
-    metrics: dict | None
-    metricSlices: list[int]
-    alignment: object
-    warnings: list[str]
-    pair: object
-    deviceDescription: str
+# a slice view shows the fusion's slices when its normal is within about 2.5 degrees of the slicing axis
+PARALLEL_COSINE = 0.999
+PREVIEW_VIEW_ORDER = ("Red", "Yellow", "Green")
+ORIENTATION_OF_RAS_AXIS = ("Sagittal", "Coronal", "Axial")
 
 
 class CancelFlag:
-    """A thread-safe cancel request the engine polls between batches."""
+    """A cancel request that the engine polls between batches (set from a callback of the caller)."""
 
     def __init__(self):
-        self._event = threading.Event()
+        self._set = False
 
     def set(self):
-        self._event.set()
+        self._set = True
 
     def clear(self):
-        self._event.clear()
+        self._set = False
 
     def __call__(self) -> bool:
-        return self._event.is_set()
-
-
-def windowedPair(pair) -> tuple[np.ndarray, np.ndarray]:
-    """Both aligned volumes of an engine ``AlignedPair`` windowed to 0..1 (full-volume copies)."""
-    return pair.window_a.apply(pair.a), pair.window_b.apply(pair.b)
+        return self._set
 
 
 def defaultScene():
@@ -114,6 +76,9 @@ class WDualMineFusionLogic:
         self._previewSession = None
         self._previewKey = None
         self._lastOutcome = None
+        self._lastJob = None
+        self._shownDisplay = None  # (overlay, opacity) last put into the slice views
+        self._lastJob = None
 
     # ---------------------------------------------------------------- helpers
     def log(self, message: str) -> None:
@@ -123,21 +88,13 @@ class WDualMineFusionLogic:
 
     def getFuser(self, task: str, device: str = "auto", batchSize: int = 8):
         """The loaded model of a task on a device, kept for later runs (load once, fuse many times)."""
-        from wdualmine.inference import Fuser
-
         key = (task, device)
         fuser = self._fusers.get(key)
         if fuser is None:
-            fuser = Fuser.for_task(task, device=device, batch_size=batchSize)
+            fuser = loadFuser(task, device, batchSize)
             self._fusers[key] = fuser
         fuser.batch_size = max(1, int(batchSize))
         return fuser
-
-    @staticmethod
-    def deviceDescription(fuser) -> str:
-        from wdualmine.device import describe_device
-
-        return describe_device(fuser.device)
 
     @staticmethod
     def makeControls(**controls):
@@ -178,7 +135,9 @@ class WDualMineFusionLogic:
         computeMetrics: bool = True,
         **controls,
     ) -> FusionJob:
-        """Validate the inputs and copy them (world geometry in the reference's frame) for the worker."""
+        """Validate the inputs and copy them (world geometry in the reference's frame) for the computation."""
+        import SimpleITK as sitk  # here, not at import: the module loads at every Slicer start
+
         task, functional = checkTask(task), checkFunctional(functional)
         checkPair(referenceVolumeNode, secondVolumeNode)
         if windowSource not in WINDOW_SOURCES:
@@ -219,44 +178,19 @@ class WDualMineFusionLogic:
             warnings=warnings,
         )
 
-    # ---------------------------------------------------------------- worker thread: engine only
+    # ---------------------------------------------------------------- the computation: engine only, no MRML
     def runFusion(self, job: FusionJob, progress: Callable[[int, int], None] | None = None, cancelled: Callable[[], bool] | None = None) -> FusionOutcome:
-        """Align once, fuse that pair (slice batches, cancellable, maps masked), colour, score. No MRML access."""
-        import SimpleITK as sitk
-
-        from wdualmine.pipeline import align_volumes, fuse_volume
-        from wdualmine.volume.geometry import slice_axis
-
-        from .alignment import checkAlignment
-        from .display import colouredFused
+        """The job's computation in this process, with the model kept loaded for later runs."""
+        from .compute import runFusion
 
         cancelled = cancelled if cancelled is not None else self.cancelFlag
-        fuser = self.getFuser(job.task, job.device, job.batchSize)
-        description = self.deviceDescription(fuser)
-        pair = align_volumes(job.imageA, job.imageB, job.names, job.engineReference, job.windowA, job.windowB)
-        # maps masked: outside both inputs they mean nothing, so 0 (shown transparent)
-        result = fuse_volume(
-            fuser, job.imageA, job.imageB, job.controls, maps=True, working_size=job.workingSize,
-            progress=progress, cancelled=cancelled, pair=pair, mask_maps=True,
-        )
-        if cancelled():
-            from wdualmine.inference import Cancelled
+        return runFusion(job, self.getFuser(job.task, job.device, job.batchSize), progress, cancelled)
 
-            raise Cancelled("fusion cancelled by the user; no output was written")
-        fused = sitk.GetArrayFromImage(result.fused)
-        maps = {name: sitk.GetArrayFromImage(image) for name, image in result.maps.items()}
-        windowedA, windowedB = windowedPair(pair)
-        rgb = colouredFused(fused, windowedA, job.colourLookup) if job.colourLookup is not None else None
-        alignment = checkAlignment(windowedA, windowedB, pair.grid.GetSpacing()[::-1])
-        metrics, slices = None, []
-        if job.computeMetrics:
-            along = slice_axis(pair.grid, "auto")
-            slices = centralSlices(windowedA, windowedB, along)
-            metrics = computeSliceMetrics(windowedA, windowedB, fused, along, slices)
-        warnings = list(job.warnings) + list(result.warnings)
-        if alignment.misaligned:
-            warnings.append(alignment.message)
-        return FusionOutcome(fused, maps, rgb, metrics, slices, alignment, warnings, result.aligned, description)
+    def fusionProcess(self, job: FusionJob, **options):
+        """The job in a separate fusion process (not started yet); ``options`` go to ``FusionProcess``."""
+        from .process import FusionProcess
+
+        return FusionProcess(job, **options)
 
     # ---------------------------------------------------------------- main thread: write outputs
     def writeFusionOutputs(self, job: FusionJob, outcome: FusionOutcome, overlay: str = "reliabilityA", opacity: float = display.DEFAULT_OPACITY) -> dict:
@@ -302,9 +236,11 @@ class WDualMineFusionLogic:
             node.RemoveAttribute("WDualMineFusion.Preview")
         outputs.placeInFolder(self.scene, referenceNode, list(nodes.values()))
         self.showOutputs(nodes, overlay, opacity)
+        self._shownDisplay = (overlay, float(opacity))
         self._previewSession = None
         self._previewKey = (job.referenceID, job.secondID, job.task, job.device, job.workingSize)
         self._lastOutcome = outcome
+        self._lastJob = job
         for warning in outcome.warnings:
             self.log(f"Warning: {warning}")
         self.log(outcome.alignment.message)
@@ -316,6 +252,29 @@ class WDualMineFusionLogic:
         role = display.OVERLAYS[overlay]
         display.showInSliceViews(self.scene, nodes.get("fused"), nodes.get(role) if role else None, opacity)
 
+    def noteDisplay(self, overlay: str, opacity: float) -> None:
+        """Take these settings as shown (e.g. when the module opens), so only a later change touches the views."""
+        self._shownDisplay = (overlay, float(opacity))
+
+    def updateDisplay(self, referenceVolumeNode, overlay: str, opacity: float) -> bool:
+        """Show a changed overlay or opacity in the slice views; returns False (views untouched) when neither changed.
+
+        Any other parameter (a slider, an input) leaves the user's own slice-view layers alone. An opacity
+        change only sets the foreground opacity; an overlay change sets the layers to the fused volume and the map.
+        """
+        state = (overlay, float(opacity))
+        previous, self._shownDisplay = self._shownDisplay, state
+        if state == previous or referenceVolumeNode is None:
+            return False
+        nodes = outputs.existingOutputNodes(referenceVolumeNode)
+        if "fused" not in nodes:
+            return False
+        if previous is not None and previous[0] == overlay:
+            display.setForegroundOpacity(self.scene, opacity)
+        else:
+            self.showOutputs(nodes, overlay, opacity)
+        return True
+
     # ---------------------------------------------------------------- blocking, all in one
     def fuse(
         self,
@@ -326,6 +285,7 @@ class WDualMineFusionLogic:
         opacity: float = display.DEFAULT_OPACITY,
         progress: Callable[[int, int], None] | None = None,
         cancelled: Callable[[], bool] | None = None,
+        useProcess: bool = False,
         **options,
     ) -> dict:
         """Fuse and write the outputs; returns ``{"fused", "reliabilityA", "reliabilityB", "arbitration", ...}``.
@@ -334,11 +294,20 @@ class WDualMineFusionLogic:
         windowSource, computeMetrics) and the controls (detail_strength, reliability_bias, arbitration_bias,
         base, base_power, curve_strength). ``reliabilityA`` is the functional/CT input's reliability map, ``reliabilityB`` the MRI's; for
         PET and SPECT there is also ``fusedRGB`` (vtkMRMLVectorVolumeNode) and, unless ``computeMetrics=False``,
-        ``metrics`` (vtkMRMLTableNode).
+        ``metrics`` (vtkMRMLTableNode). With ``useProcess`` the computation runs in a separate process
+        (``PythonSlicer``, or this Python outside Slicer), as the module's Apply button does.
         """
         job = self.prepareFusion(referenceVolumeNode, secondVolumeNode, **options)
         self.cancelFlag.clear()
-        outcome = self.runFusion(job, progress, cancelled if cancelled is not None else self.cancelFlag)
+        cancelled = cancelled if cancelled is not None else self.cancelFlag
+        if useProcess:
+            process = self.fusionProcess(job, onProgress=progress, onLog=log.info)
+            try:
+                outcome = process.runBlocking(cancelled)
+            finally:
+                process.cleanup()
+        else:
+            outcome = self.runFusion(job, progress, cancelled)
         return self.writeFusionOutputs(job, outcome, overlay, opacity)
 
     def cancel(self) -> None:
@@ -346,7 +315,7 @@ class WDualMineFusionLogic:
 
     # ---------------------------------------------------------------- live preview
     def previewSession(self):
-        """The preview session of the last full fusion (created on first use; worker-safe afterwards)."""
+        """The preview session of the last full fusion (created on first use)."""
         if self._previewSession is None:
             outcome = getattr(self, "_lastOutcome", None)
             if outcome is None or self._previewKey is None:
@@ -354,7 +323,9 @@ class WDualMineFusionLogic:
             from .preview import PreviewSession
 
             referenceID, secondID, task, device, workingSize = self._previewKey
-            self._previewSession = PreviewSession(self.getFuser(task, device), outcome.pair, "auto", workingSize)
+            # an outcome from the fusion process carries no aligned pair: align here (milliseconds to a second)
+            pair = outcome.pair if outcome.pair is not None else alignedPair(self._lastJob)
+            self._previewSession = PreviewSession(self.getFuser(task, device), pair, "auto", workingSize)
         return self._previewSession
 
     def sliceIndexFromRAS(self, referenceVolumeNode, rasPoint) -> int:
@@ -366,8 +337,38 @@ class WDualMineFusionLogic:
         index = int(round(ijk[2 - session.along]))
         return int(np.clip(index, 0, session.sliceCount - 1))
 
+    def previewTarget(self):
+        """(slice node, slice index) of the live preview: the first slice view (Red first) along the fusion's slicing axis.
+
+        The preview re-fuses one slice of the volume as the full fusion cut it; a view at another orientation
+        would not show it, so with no matching view this raises a message that says which orientation to set.
+        """
+        session = self.previewSession()
+        reference = self.previewReference()
+        if reference is None:
+            raise FusionInputError("the volume of the last fusion was removed; press Apply to fuse again")
+        toWorld = transformToWorld(reference)
+        axis = (toWorld if toWorld is not None else np.eye(4))[:3, :3] @ ijkToRAS(reference)[:3, 2 - session.along]
+        axis = axis / np.linalg.norm(axis)
+        views = {}
+        for index in range(self.scene.GetNumberOfNodesByClass("vtkMRMLSliceNode")):
+            sliceNode = self.scene.GetNthNodeByClass(index, "vtkMRMLSliceNode")
+            views.setdefault(sliceNode.GetLayoutName(), sliceNode)
+        order = [name for name in PREVIEW_VIEW_ORDER if name in views] + sorted(set(views) - set(PREVIEW_VIEW_ORDER))
+        for name in order:
+            sliceToRAS = vtkToNumpyMatrix(views[name].GetSliceToRAS())
+            normal = sliceToRAS[:3, 2] / np.linalg.norm(sliceToRAS[:3, 2])
+            if abs(float(normal @ axis)) >= PARALLEL_COSINE:
+                return views[name], self.sliceIndexFromRAS(reference, sliceToRAS[:3, 3])
+        orientation = ORIENTATION_OF_RAS_AXIS[int(np.argmax(np.abs(axis)))]
+        raise FusionInputError(
+            f"the live preview re-fuses {orientation.lower()} slices of '{reference.GetName()}' (the fusion's slicing "
+            f"axis), and no slice view shows them; set the Red view to {orientation} (its orientation menu), or press "
+            "Apply to see the new controls on the whole volume"
+        )
+
     def computePreview(self, sliceIndex: int, **controls) -> dict:
-        """Fuse one slice with the given controls (worker-safe: no MRML)."""
+        """Fuse one slice with the given controls (no MRML)."""
         return self.previewSession().fuseSlice(int(sliceIndex), self.makeControls(**controls))
 
     def previewReference(self):
@@ -392,6 +393,7 @@ class WDualMineFusionLogic:
         self._previewSession = None
         self._previewKey = None
         self._lastOutcome = None
+        self._lastJob = None
 
     def writePreview(self, referenceVolumeNode, sliceIndex: int, result: dict) -> dict:
         """Put a preview slice into the existing output volumes; they are marked as a preview until Apply.
@@ -430,6 +432,7 @@ class WDualMineFusionLogic:
     # ---------------------------------------------------------------- alignment
     def checkAlignment(self, referenceVolumeNode, secondVolumeNode):
         """Mutual-information check of the two inputs on the reference grid (windows from the display nodes)."""
+        prepareEngineImport()
         from wdualmine.pipeline import align_volumes
 
         from .alignment import checkAlignment
@@ -444,7 +447,7 @@ class WDualMineFusionLogic:
         return result
 
     def registrationImages(self, referenceVolumeNode, secondVolumeNode):
-        """World-geometry copies (main thread) for ``computeRigidRegistration`` (worker-safe)."""
+        """World-geometry copies of the two volumes for ``computeRigidRegistration`` (which needs no MRML)."""
         checkPair(referenceVolumeNode, secondVolumeNode)
         return volumeToImage(referenceVolumeNode), volumeToImage(secondVolumeNode)
 

@@ -9,7 +9,6 @@ one is hardened on a temporary copy in a private scene.
 from __future__ import annotations
 
 import numpy as np
-import SimpleITK as sitk
 import vtk
 from vtk.util import numpy_support
 
@@ -65,6 +64,8 @@ def transformToWorld(node) -> np.ndarray | None:
 
 def matrixToImage(array: np.ndarray, ijkToRas: np.ndarray, name: str) -> sitk.Image:
     """A SimpleITK image of a (k, j, i) array with the geometry of an IJK->RAS matrix (copied)."""
+    import SimpleITK as sitk  # here, not at import: the module loads at every Slicer start
+
     ijkToLps = RAS_TO_LPS @ ijkToRas
     columns = ijkToLps[:3, :3]
     spacing = np.linalg.norm(columns, axis=0)
