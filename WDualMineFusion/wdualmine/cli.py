@@ -371,7 +371,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_training_options(ablate)
     ablate.add_argument("--json", action="store_true")
     ablate.set_defaults(handler=command_ablate)
-    return parser
+    from .cli_help import document  # every option's default and each command's example in --help
+
+    return document(parser)
 
 
 def main(argv: list[str] | None = None) -> int:
