@@ -132,3 +132,83 @@ def test_every_fusion_control_is_wired_through_the_module():
             assert float(props["minimum"].findtext("double")) == low and float(props["maximum"].findtext("double")) == high
             default = ast.literal_eval(fields[camel(name)].value)
             assert default == getattr(FusionControls(), name)
+
+
+# ---------------------------------------------------------------- the GIL inside Slicer, and conventions (issue 9)
+THREAD_MODULES = {"threading", "_thread", "concurrent", "multiprocessing"}
+THREAD_NAMES = {"Thread", "ThreadPoolExecutor", "ThreadPool", "QThread", "QThreadPool", "QRunnable", "QtConcurrent"}
+
+
+def thread_uses(source: str) -> list[str]:
+    """Every import of a thread module and every use of a thread class in the source."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found += [f"import {a.name}" for a in node.names if a.name.split(".")[0] in THREAD_MODULES]
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] in THREAD_MODULES:
+            found.append(f"from {node.module} import ...")
+        elif isinstance(node, ast.Attribute) and node.attr in THREAD_NAMES:
+            found.append(f"{node.attr} (line {node.lineno})")
+        elif isinstance(node, ast.Name) and node.id in THREAD_NAMES:
+            found.append(f"{node.id} (line {node.lineno})")
+    return found
+
+
+def test_no_python_threads_in_the_module():
+    """Slicer's main thread holds the GIL while idle, so torch/numpy work in a Python thread crawls: none may exist.
+
+    Whole volumes are fused in a separate process; the preview and the registration run on the main thread.
+    """
+    assert thread_uses("import concurrent.futures\npool = concurrent.futures.ThreadPoolExecutor(1)\nqt.QThread()")
+    for path in [MODULE / "WDualMineFusion.py", *sorted((MODULE / "WDualMineFusionLib").glob("*.py"))]:
+        assert not thread_uses(path.read_text()), f"{path.name} uses threads: {thread_uses(path.read_text())}"
+    widget = (MODULE / "WDualMineFusion.py").read_text()
+    assert "launchConsoleProcess(" in widget and "blocking=False" in widget and ".startPolled()" in widget
+
+
+def module_tree():
+    return ast.parse((MODULE / "WDualMineFusion.py").read_text())
+
+
+def test_every_enum_has_a_translatable_label_for_each_member():
+    """The parameter node's combo-box connector shows ``Enum.label(member)`` when the enum has one, else the raw name."""
+    enums = [n for n in ast.walk(module_tree()) if isinstance(n, ast.ClassDef) and any(
+        isinstance(b, ast.Attribute) and b.attr == "Enum" for b in n.bases)]
+    assert len(enums) == 6
+    for cls in enums:
+        members = [item.targets[0].id for item in cls.body if isinstance(item, ast.Assign)]
+        label = next((item for item in cls.body if isinstance(item, ast.FunctionDef) and item.name == "label"), None)
+        assert label is not None, f"{cls.name} has no label()"
+        table = next(n for n in ast.walk(label) if isinstance(n, ast.Dict))
+        assert [ast.literal_eval(k) for k in table.keys] == members, cls.name
+        for value in table.values:  # _("literal"): what Slicer's translation tools extract
+            assert isinstance(value, ast.Call) and value.func.id == "_" and isinstance(value.args[0].value, str), cls.name
+
+
+def test_module_conventions():
+    source = (MODULE / "WDualMineFusion.py").read_text()
+    tree = module_tree()
+    logic = next(n for n in ast.walk(tree) if isinstance(n, ast.ClassDef) and n.name == "WDualMineFusionModuleLogic")
+    # ScriptedLoadableModuleLogic names the parameter node after the class ("WDualMineFusionModule") unless told
+    assert "self.moduleName = 'WDualMineFusion'" in ast.unparse(logic)
+    assert ".downloadSamples(" in source and ".downloadSample(" not in source  # downloadSample returns one node
+    assert "aboutToQuit" not in source  # cleanup() already runs on quit; a connection would add one per reload
+    assert "loadFileType=" not in source and "loadFileType=" not in (MODULE / "WDualMineFusionLib/inputs.py").read_text()
+    test_class = next(n for n in ast.walk(tree) if isinstance(n, ast.ClassDef) and n.name == "WDualMineFusionTest")
+    assert "self.skipTest(" in ast.unparse(test_class) and "missingPackages()" in ast.unparse(test_class)
+    top = (REPO / "CMakeLists.txt").read_text()
+    assert "cmake_minimum_required(VERSION 3.20.6...3.22.6 FATAL_ERROR)" in top  # the current extension template
+
+
+def test_requirements_file_matches_the_installer_and_needs_no_setuptools():
+    from WDualMineFusionLib.dependencies import REQUIREMENTS
+
+    lines = [line.strip() for line in (MODULE / "Resources" / "requirements.txt").read_text().splitlines()]
+    assert tuple(line for line in lines if line and not line.startswith("#")) == REQUIREMENTS
+    assert not any("setuptools" in requirement for requirement in REQUIREMENTS)
+
+
+def test_module_and_engine_parse_with_the_oldest_supported_python():
+    """Slicer 5.10 (Python 3.12) is the oldest supported; the engine's floor is Python 3.10: no newer syntax."""
+    for path in [MODULE / "WDualMineFusion.py", *MODULE.glob("WDualMineFusionLib/*.py"), *MODULE.glob("wdualmine/**/*.py")]:
+        ast.parse(path.read_text(), str(path), feature_version=(3, 10))
