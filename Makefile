@@ -47,3 +47,11 @@ screenshots: $(STAMP)
 
 clean:
 	rm -rf $(VENV) demo-output .pytest_cache
+
+# Runs the module inside a real 3D Slicer (drives the panel, times Apply and the preview, saves screenshots):
+#   make slicer-smoke SLICER=/path/to/Slicer
+.PHONY: slicer-smoke
+slicer-smoke:
+	@test -n "$(SLICER)" || { echo "usage: make slicer-smoke SLICER=/path/to/Slicer (the Slicer executable, 5.10 or later)"; exit 2; }
+	WDUALMINE_SMOKE_OUTPUT="$(CURDIR)/slicer-smoke-output" "$(SLICER)" --no-splash \
+		--additional-module-paths "$(CURDIR)/WDualMineFusion" --python-script "$(CURDIR)/Testing/WDualMineFusion/slicer_smoke.py"

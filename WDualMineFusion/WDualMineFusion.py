@@ -388,20 +388,25 @@ class WDualMineFusionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def startFusion(self, job) -> None:
         process = self.logic.fusionProcess(job, python=pythonSlicerExecutable(), env=slicer.util.startupEnvironment(),
                                            onProgress=self.onProgress, onLog=logging.info)
+        try:
+            if nonBlockingLaunchAvailable():
+                proc = slicer.util.launchConsoleProcess(
+                    process.command(), blocking=False, logCallback=process.handleLine,
+                    completedCallback=lambda returncode, process=process: self.onFusionEnded(process, returncode),
+                )
+                process.attach(proc)
+            else:
+                process.startPolled()
+                self.processTimer.start()
+        except Exception:
+            process.cleanup()
+            raise
+        # callbacks arrive from timers, so after this method: the state can be set last
         self._process, self._job = process, job
         self._started = time.perf_counter()
         self.ui.progressBar.setVisible(True)
         self.ui.progressBar.maximum = 0  # busy until the first progress line (model loading)
         self.ui.progressBar.value = 0
-        if nonBlockingLaunchAvailable():
-            proc = slicer.util.launchConsoleProcess(
-                process.command(), blocking=False, logCallback=process.handleLine,
-                completedCallback=lambda returncode, process=process: self.onFusionEnded(process, returncode),
-            )
-            process.attach(proc)
-        else:
-            process.startPolled()
-            self.processTimer.start()
         self.updateApplyButton()
 
     def onProcessPoll(self) -> None:
