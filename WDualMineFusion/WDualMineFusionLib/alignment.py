@@ -11,7 +11,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from typing import TYPE_CHECKING
+
 import numpy as np
+
+if TYPE_CHECKING:  # SimpleITK itself is imported where it is used: it slows Slicer's start
+    import SimpleITK as sitk
 
 BINS = 32
 SAMPLE_LIMIT = 400_000

@@ -26,7 +26,7 @@ import slicer
 
 from . import display, outputs
 from .compute import FusionJob, FusionOutcome, alignedPair, loadFuser, prepareEngineImport, windowedPair
-from .metrics_table import centralSlices, computeSliceMetrics, writeMetricsTable
+from .metrics_table import writeMetricsTable
 from .validation import FusionInputError, checkFinite, checkFunctional, checkPair, checkTask
 from .volume_conversion import ijkToRAS, numpyToVtkMatrix, transformToWorld, volumeToImage, vtkToNumpyMatrix, writeArrayToVolume
 

@@ -8,6 +8,8 @@ one is hardened on a temporary copy in a private scene.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import vtk
 from vtk.util import numpy_support
@@ -15,6 +17,9 @@ from vtk.util import numpy_support
 import slicer
 
 from .validation import FusionInputError
+
+if TYPE_CHECKING:  # SimpleITK itself is imported where it is used: it slows Slicer's start
+    import SimpleITK as sitk
 
 RAS_TO_LPS = np.diag([-1.0, -1.0, 1.0, 1.0])
 
