@@ -77,6 +77,6 @@ def test_weights_that_are_a_folder_or_not_finite(tmp_path, pair, capsys):
 
 def test_the_guessed_task_is_said_and_any_case_of_task_is_taken(tmp_path, pair, capsys):
     code, _, err = run(capsys, "fuse", *pair, "-o", tmp_path / "f.png", "--device", "cpu")
-    assert code == 0 and "task pet, guessed from the file names" in err
+    assert code == 0 and "task pet, guessed from" in err
     code, _, err = run(capsys, "fuse", *pair, "-o", tmp_path / "g.png", "--device", "cpu", "--task", "PET")
     assert code == 0 and "guessed" not in err

@@ -94,9 +94,10 @@ def command_fuse(args: argparse.Namespace) -> int:
     from .volume.window import Window
 
     a, b, out = Path(args.a), Path(args.b), Path(args.output)
-    task = validate_task(args.task, a, b)
+    series = tuple(args.series or ())
+    task = validate_task(args.task, a, b, series)
     if args.task == "auto":  # said always: a wrong guess silently uses the wrong model
-        print(f"wdualmine fuse: task {task}, guessed from the file names (--task to change)", file=sys.stderr)
+        print(f"wdualmine fuse: task {task}, guessed from A's DICOM modality or the file names (--task to change)", file=sys.stderr)
     plan = plan_outputs(a, b, out)
     options = FuseOptions(
         task=task,
@@ -107,10 +108,11 @@ def command_fuse(args: argparse.Namespace) -> int:
         axis=args.axis,
         working_size=args.working_size,
         reference=args.reference,
+        series=series,
     )
     # every pair is checked from its file headers first, so a bad pair stops the run before anything is written
     for pa, pb, po in plan:
-        check_pair_plan(pa, pb, po, args.maps)
+        check_pair_plan(pa, pb, po, args.maps, series)
     fuser = Fuser.for_task(task, device=args.device, weights=args.weights, batch_size=args.batch_size)
     log.info("task %s, device %s, %d pair(s)", task, fuser.device, len(plan))
     written_total = 0
@@ -304,13 +306,14 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     fuse = commands.add_parser("fuse", help="fuse two images or volumes (or two folders of same-named pairs)")
-    fuse.add_argument("a", help="CT, PET or SPECT image/volume (or folder); its grid is the reference")
-    fuse.add_argument("b", help="MRI image/volume (or folder)")
+    fuse.add_argument("a", help="CT, PET or SPECT image/volume, DICOM series folder, or folder of files; its grid is the reference")
+    fuse.add_argument("b", help="MRI image/volume, DICOM series folder, or folder of files")
     fuse.add_argument("-o", "--output", required=True, help="output file (2-D: PNG..., 3-D: NIfTI/NRRD/MHA) or folder")
     fuse.add_argument("--task", default="auto", help="ct, pet or spect (default: guessed from the paths)")
     fuse.add_argument("--maps", action="store_true", help="also write the reliability maps and the arbitration weight")
     fuse.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N or mps")
     fuse.add_argument("--weights", help="a checkpoint to use instead of the shipped model of the task")
+    fuse.add_argument("--series", action="append", metavar="UID", help="DICOM: the series to read where a folder holds several (repeat for A and B)")
     fuse.add_argument("--window-a", help="window of A as WIDTH/LEVEL or LOW:HIGH (default: 0.5-99.5 percentiles; 8-bit as is)")
     fuse.add_argument("--window-b", help="window of B, as --window-a")
     fuse.add_argument("--axis", default="auto", choices=("auto", "axial", "coronal", "sagittal"), help="3-D: slice plane (default: axial acquisition axis)")

@@ -14,7 +14,8 @@ from .checks import check_pixel_type, check_value_range, check_writable_folder
 from .controls import FusionControls
 from .errors import InputError
 from .inference import Fuser
-from .io.images import IMAGE_2D_SUFFIXES, full_suffix, header_info, read_image
+from .io.images import IMAGE_2D_SUFFIXES, IMAGE_SUFFIXES, VOLUME_SUFFIXES, full_suffix
+from .io.inputs import input_header, looks_like_series, read_input, task_of
 from .io.integrity import data_files
 from .io.writing import write_all
 from .pipeline import FusionResult, fuse_2d, fuse_volume
@@ -22,8 +23,6 @@ from .volume.window import Window
 from .weights import TASKS
 
 
-VOLUME_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd")
-IMAGE_SUFFIXES = IMAGE_2D_SUFFIXES + VOLUME_SUFFIXES
 MAP_SUFFIXES = {"reliability_a": "_reliability_a", "reliability_b": "_reliability_b", "arbitration": "_arbitration"}
 
 
@@ -37,6 +36,7 @@ class FuseOptions:
     axis: str = "auto"
     working_size: int | None = 256
     reference: str = "a"
+    series: tuple[str, ...] = ()  # DICOM series UIDs to pick where a folder holds several
 
 
 # words of a file or folder name that name a task; "petct" and the like come from hybrid scanners
@@ -88,7 +88,8 @@ def pair_folders(folder_a: Path, folder_b: Path) -> list[tuple[Path, Path]]:
 
 
 def check_not_same(a: Path, b: Path) -> None:
-    if a.resolve() == b.resolve() or (a.exists() and b.exists() and a.stat().st_size == b.stat().st_size and filecmp.cmp(a, b, shallow=False)):
+    both_files = a.is_file() and b.is_file()
+    if a.resolve() == b.resolve() or (both_files and a.stat().st_size == b.stat().st_size and filecmp.cmp(a, b, shallow=False)):
         raise InputError(f"{a} and {b} are the same image; give the functional/CT image as A and the MRI as B")
 
 
@@ -122,10 +123,10 @@ def companion_names(out: Path) -> list[Path]:
     return {".mhd": [out.with_name(stem + ".zraw")], ".nhdr": [out.with_name(stem + ".raw.gz")]}.get(suffix, [])
 
 
-def check_pair_plan(a_path: Path, b_path: Path, out_path: Path, maps: bool) -> None:
+def check_pair_plan(a_path: Path, b_path: Path, out_path: Path, maps: bool, series: tuple[str, ...] = ()) -> None:
     """Everything about one pair that can be checked from file headers, before any fusion runs."""
     check_not_same(a_path, b_path)
-    info_a, info_b = header_info(a_path), header_info(b_path)
+    info_a, info_b = input_header(a_path, series), input_header(b_path, series)
     dim_a, dim_b = info_a.dimension, info_b.dimension
     for path, info in ((a_path, info_a), (b_path, info_b)):
         check_pixel_type(path, info.pixel_id)
@@ -143,6 +144,9 @@ def check_pair_plan(a_path: Path, b_path: Path, out_path: Path, maps: bool) -> N
         for path in [output, *companion_names(output)]:
             if path.resolve() in inputs:
                 raise InputError(f"{path} would overwrite an input; choose another output file or folder")
+    for folder in (a_path, b_path):
+        if folder.is_dir() and folder.resolve() in out_path.resolve().parents:
+            raise InputError(f"{out_path} is inside the DICOM input folder {folder}; inputs are never modified: write it elsewhere")
     check_writable_folder(out_path)
 
 
@@ -162,8 +166,8 @@ def fuse_file_pair(
     progress: Callable[[int, int], None] | None = None,
 ) -> tuple[list[Path], list[str]]:
     """Fuse one pair of files into ``out_path`` (plus maps); returns the written paths and warnings."""
-    check_pair_plan(a_path, b_path, out_path, options.maps)
-    a, b = read_image(a_path), read_image(b_path)
+    check_pair_plan(a_path, b_path, out_path, options.maps, options.series)
+    (a, notes_a), (b, notes_b) = read_input(a_path, options.series), read_input(b_path, options.series)
     check_value_range(a, a_path)
     check_value_range(b, b_path)
     names = (str(a_path), str(b_path))
@@ -176,29 +180,30 @@ def fuse_file_pair(
         )
     images = output_paths(out_path, result)
     write_all(images, protect=input_files(a_path) | input_files(b_path))
-    return list(images), result.warnings
+    return list(images), notes_a + notes_b + result.warnings
 
 
 def plan_outputs(a: Path, b: Path, out: Path) -> list[tuple[Path, Path, Path]]:
-    """(A, B, OUT) triples for two files or two folders."""
+    """(A, B, OUT) triples for two files, two folders of same-named files, or DICOM series folders."""
     for path in (a, b):
         if not path.exists():
             raise InputError(f"{path}: no such file or folder; check the path")
-    if a.is_dir() != b.is_dir():
-        raise InputError(f"give two files or two folders, not one of each ({a}, {b})")
-    if a.is_dir():
+    single = [not p.is_dir() or looks_like_series(p) for p in (a, b)]
+    if single[0] != single[1]:
+        raise InputError(f"give two files or two folders of same-named files (a DICOM series folder counts as a file), not one of each ({a}, {b})")
+    if not single[0]:
         if out.exists() and not out.is_dir():
             raise InputError(f"{out} is a file; when fusing folders, OUT must be a folder")
         return [(pa, pb, out / pa.name) for pa, pb in pair_folders(a, b)]
     if out.is_dir() or str(out).endswith(os.sep) or not full_suffix(out):
-        return [(a, b, out / a.name)]
+        return [(a, b, out / (a.name + ".nii.gz" if a.is_dir() else a.name))]  # a series is written as NIfTI
     return [(a, b, out)]
 
 
-def validate_task(task: str, a: Path, b: Path) -> str:
+def validate_task(task: str, a: Path, b: Path, series: tuple[str, ...] = ()) -> str:
     task = task.lower()
     if task == "auto":
-        task = guess_task(a, b)
+        task = task_of(a, series) or guess_task(a, b)  # a DICOM series says its modality
     if task not in TASKS:
         raise InputError(f"unknown task {task!r}; use one of {', '.join(TASKS)}")
     return task
