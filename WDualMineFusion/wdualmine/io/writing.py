@@ -51,11 +51,16 @@ def _captured_c_stderr():
     so a failure is one clear line."""
     try:
         sys.stderr.flush()
-        saved = os.dup(2)
-    except (OSError, ValueError):  # no fd 2 (some embedded hosts): nothing to hold back
+        sink = tempfile.TemporaryFile()
+    except (OSError, ValueError):  # no usable stderr or temporary folder: nothing is held back
         yield lambda: ""
         return
-    with tempfile.TemporaryFile() as sink:
+    with sink:
+        try:
+            saved = os.dup(2)
+        except OSError:  # no fd 2 (some embedded hosts)
+            yield lambda: ""
+            return
         os.dup2(sink.fileno(), 2)
         try:
             yield lambda: (sink.seek(0), sink.read().decode("utf-8", "replace"))[1]
