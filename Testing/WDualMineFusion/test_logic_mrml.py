@@ -126,9 +126,11 @@ def test_rerun_reuses_nodes_and_preview_matches(fused_sample):
     assert not np.allclose(powered, preview["fused"], atol=1e-4)
     assert powered[preview["foreground"]].mean() > preview["fused"][preview["foreground"]].mean()
 
-    # curve strength 0 turns the learned reliability curve off: a 50/50 reliability map
+    # curve strength 0 turns the learned reliability curve off: the map is A's share of the 50/50 average
     plain = logic.computePreview(index, curve_strength=0.0)
-    assert np.allclose(plain["reliability_a"][preview["foreground"]], 0.5)
+    inputs = session.pair.window_a.apply(np.take(session.pair.a, index, axis=session.along)), session.pair.window_b.apply(np.take(session.pair.b, index, axis=session.along))
+    share = inputs[0] / np.maximum(inputs[0] + inputs[1], 1e-12)
+    assert np.allclose(plain["reliability_a"][preview["foreground"]], share[preview["foreground"]], atol=1e-4)
     assert not np.allclose(plain["fused"], preview["fused"], atol=1e-4)
 
     # other controls change only that slice of the outputs

@@ -2,7 +2,7 @@
 
 The engine splits the per-slice path of ``wdualmine.pipeline.fuse_volume`` into ``slab_inputs`` (window,
 resize to the working size) + ``Fuser.encode_batch`` (pad, encode: everything no control changes) and
-``Fuser.decode_batch`` (the controls' part) + ``slab_outputs`` (resize back, clip, mask). A session keeps
+``decode_slab`` (the controls' part at native size). A session keeps
 the aligned pair of the last full fusion and its ``SlicePlan``; the first preview of a slice encodes it and
 caches the result, every later control change only decodes. With the same controls the preview equals
 the full fusion's slice.
@@ -32,14 +32,14 @@ class PreviewSession:
         self._cache: OrderedDict[int, tuple] = OrderedDict()
 
     def _encoded(self, index: int):
-        """(EncodedBatch, native foreground) of one slice, from the cache or encoded now."""
+        """(EncodedBatch, SlabInputs) of one slice, from the cache or encoded now."""
         from wdualmine.pipeline import slab_inputs
 
         if index in self._cache:
             self._cache.move_to_end(index)
             return self._cache[index]
         inputs = slab_inputs(self.pair, self.plan, slice(index, index + 1))
-        entry = (self.fuser.encode_batch(inputs.a, inputs.b), inputs.foreground)
+        entry = (self.fuser.encode_batch(inputs.a, inputs.b), inputs)
         self._cache[index] = entry
         while len(self._cache) > CACHE_SLICES:
             self._cache.popitem(last=False)
@@ -51,14 +51,13 @@ class PreviewSession:
         Keys: ``fused`` (0..1) and, with ``maps``, ``reliability_a``, ``reliability_b``, ``arbitration``, all
         0 where both inputs are background (as in the full fusion), and ``foreground`` (that mask).
         """
-        from wdualmine.pipeline import slab_outputs
+        from wdualmine.pipeline import decode_slab
 
         if not 0 <= index < self.sliceCount:
             raise IndexError(f"slice {index} is outside the volume (0..{self.sliceCount - 1})")
-        encoded, foreground = self._encoded(index)
-        decoded = self.fuser.decode_batch(encoded, controls, self.plan.scales, maps)
-        native = slab_outputs(decoded, self.plan, foreground, mask_maps=True)
-        result = {"fused": native.fused[0], "foreground": foreground[0]}
+        encoded, inputs = self._encoded(index)
+        native = decode_slab(self.fuser, encoded, inputs, self.plan, controls, maps, mask_maps=True)
+        result = {"fused": native.fused[0], "foreground": inputs.foreground[0]}
         result.update({name: values[0] for name, values in native.maps.items()})
         return result
 

@@ -14,6 +14,8 @@ CONTROL_RANGES = {
     "arbitration_bias": (-4.0, 4.0),
     "base_power": (1.0, 3.0),
     "curve_strength": (0.0, 1.0),
+    "equalise": (0.0, 1.0),
+    "emphasis": (0.0, 1.0),
 }
 
 
@@ -43,6 +45,14 @@ class FusionControls:
         pixel), 1 the trained curve; in between, the curve's log-odds and log-gain
         are scaled. A fallback where the curve does not suit the images (it is
         learned on AANLIB's 8-bit slices).
+    equalise: partial equalisation of the two inputs' contrast before they are
+        combined, 0 to 1: each source is scaled by (mean sd / its sd) ** equalise,
+        so 0 leaves them as they are and 1 is the z-scored base. More raises the
+        correlation with both sources (CC) and the weaker modality's visibility.
+    emphasis: functional emphasis, 0 to 1: raises the weight of A (CT/PET/SPECT)
+        where A is in the brightest part of its own range (above its 90th
+        foreground percentile, fully at the 99.5th), so a hot lesion or dense
+        bone keeps its contrast in the fused image. 0 leaves the weights alone.
     """
 
     detail_strength: float = 1.0
@@ -51,6 +61,8 @@ class FusionControls:
     base: str = "plain"
     base_power: float = 1.0
     curve_strength: float = 1.0
+    equalise: float = 0.0
+    emphasis: float = 0.0
 
     def __post_init__(self):
         for name, (low, high) in CONTROL_RANGES.items():

@@ -12,6 +12,7 @@ import torch
 from .controls import FusionControls
 from .device import describe_device, is_out_of_memory, resolve_device
 from .network import SIZE_MULTIPLE, EncodedPair, WDualMineNet
+from .network.residual import compose_output, foreground_mask
 from .weights import load_model, load_shipped_model
 
 log = logging.getLogger(__name__)
@@ -34,10 +35,15 @@ class EncodedBatch:
 
 @dataclass
 class SliceResult:
-    """Per-slice outputs, float32 arrays of shape N x H x W."""
+    """Per-slice outputs, float32 arrays of shape N x H x W.
+
+    ``residual`` is the experts' bounded residual before the detail strength
+    (kept only when asked, for a base computed at another resolution).
+    """
 
     fused: np.ndarray
     maps: dict[str, np.ndarray] = field(default_factory=dict)
+    residual: np.ndarray | None = None
 
 
 def pad_to_multiple(x: torch.Tensor, multiple: int = SIZE_MULTIPLE) -> tuple[torch.Tensor, tuple[int, int]]:
@@ -100,23 +106,55 @@ class Fuser:
         self,
         encoded: EncodedBatch,
         controls: FusionControls = FusionControls(),
-        scales: tuple[float, float] | None = None,
+        scales: tuple[float, ...] | None = None,
         maps: bool = True,
+        residual: bool = False,
     ) -> SliceResult:
-        """Fuse an encoded batch under the controls; cheap enough to repeat while a slider moves."""
+        """Fuse an encoded batch under the controls; cheap enough to repeat while a slider moves.
+
+        ``scales``: the statistics of ``WDualMineNet.base_and_share`` (2 or 4 values) for every slice.
+        """
         a = encoded.pair.a
         scale_tensor = None
         if scales is not None:
-            scale_tensor = torch.tensor([scales], dtype=a.dtype, device=a.device).expand(a.shape[0], 2)
+            scale_tensor = torch.tensor([scales], dtype=a.dtype, device=a.device).expand(a.shape[0], len(scales))
         out = self.model.decode(encoded.pair, controls, scale_tensor)
 
         def crop(t: torch.Tensor) -> np.ndarray:
             return t[:, 0, : encoded.height, : encoded.width].float().cpu().numpy().astype(np.float32, copy=False)
 
-        result = SliceResult(fused=crop(out.fused))
+        result = SliceResult(fused=crop(out.fused), residual=crop(out.residual) if residual else None)
         if maps:
             result.maps = {name: crop(getattr(out, name)) for name in MAP_NAMES}
         return result
+
+    @torch.inference_mode()
+    def compose(
+        self,
+        a: np.ndarray,
+        b: np.ndarray,
+        residual: np.ndarray | None,
+        controls: FusionControls = FusionControls(),
+        scales: tuple[float, ...] | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The fused slices and A's share from N x H x W inputs at any resolution and a residual of that size.
+
+        The pixel-wise part (the reliability curve and the base) is computed here
+        at the inputs' own resolution; only the experts' residual comes from the
+        network's working size. Returns (fused, share), float32 N x H x W.
+        """
+        ta = torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32)).unsqueeze(1).to(self.device)
+        tb = torch.from_numpy(np.ascontiguousarray(b, dtype=np.float32)).unsqueeze(1).to(self.device)
+        statistics = None
+        if scales is not None:
+            statistics = torch.tensor([scales], dtype=ta.dtype, device=ta.device).expand(ta.shape[0], len(scales))
+        base, share, _ = self.model.base_and_share(ta, tb, controls, statistics)
+        foreground = foreground_mask(ta, tb)
+        r = torch.zeros_like(base) if residual is None else torch.from_numpy(np.ascontiguousarray(residual, dtype=np.float32)).unsqueeze(1).to(self.device)
+        if not self.model.config.residual_to_average:
+            raise ValueError("this model has no residual-to-average head; fuse at the working size instead")
+        fused = compose_output(base, r * foreground, foreground, controls.detail_strength)
+        return fused[:, 0].float().cpu().numpy(), share[:, 0].float().cpu().numpy()
 
     def run_batch(
         self,

@@ -8,11 +8,13 @@ from typing import Callable
 import numpy as np
 import SimpleITK as sitk
 
+from .auto_controls import AutoChoice, choose_controls, sample_indices
 from .colour import recolour
 from .controls import FusionControls
 from .errors import InputError
-from .inference import MAP_NAMES, Cancelled, Fuser, SliceResult
+from .inference import MAP_NAMES, Cancelled, EncodedBatch, Fuser, SliceResult
 from .io.images import grey_array, is_rgb
+from .network.reliability import HOT_PERCENTILES
 from .network.residual import BACKGROUND_LEVEL
 from .volume.geometry import check_overlap, resample_onto, same_grid, slice_axis
 from .volume.slices import resize_stack, working_shape
@@ -30,6 +32,8 @@ class FusionResult:
     fused_rgb: sitk.Image | None = None
     warnings: list[str] = field(default_factory=list)
     aligned: "AlignedPair | None" = field(default=None, repr=False)  # volumes: the aligned inputs used
+    controls: FusionControls | None = None  # the controls the fusion ran with (auto's choice when auto was on)
+    auto: "AutoChoice | None" = None
 
 
 def _check_pixels(image: sitk.Image, name: str, allow_rgb: bool) -> None:
@@ -171,7 +175,9 @@ class SlicePlan:
     along: int  # numpy axis of the k, j, i arrays that slices are taken along
     plane_shape: tuple[int, int]  # native slice size
     net_shape: tuple[int, int]  # slice size the network sees
-    scales: tuple[float, float]  # whole-volume standard deviations for the z-scored base
+    # whole-volume statistics of the pixel-wise rule, so every slice is fused alike:
+    # the sources' standard deviations (equalisation) and A's hot levels (emphasis)
+    scales: tuple[float, float, float, float]
 
 
 def plan_slices(pair: AlignedPair, axis: str = "auto", working_size: int | None = 256) -> SlicePlan:
@@ -180,21 +186,31 @@ def plan_slices(pair: AlignedPair, axis: str = "auto", working_size: int | None 
     spacing_kji = pair.grid.GetSpacing()[::-1]
     plane_shape = (pair.a.shape[plane_axes[0]], pair.a.shape[plane_axes[1]])
     net_shape = working_shape(plane_shape, (spacing_kji[plane_axes[0]], spacing_kji[plane_axes[1]]), working_size)
-    # one normalisation for the whole volume (from a 1/8 sample), so slices match
-    scales = (
-        float(np.std(pair.window_a.apply(pair.a[::2, ::2, ::2]))) or 1e-3,
-        float(np.std(pair.window_b.apply(pair.b[::2, ::2, ::2]))) or 1e-3,
-    )
-    return SlicePlan(along, plane_shape, net_shape, scales)
+    return SlicePlan(along, plane_shape, net_shape, volume_statistics(pair))
+
+
+def volume_statistics(pair: AlignedPair) -> tuple[float, float, float, float]:
+    """One normalisation for the whole volume (from a 1/8 sample), so slices match.
+
+    The sources' standard deviations, then A's grey levels at the hot
+    percentiles of its foreground (the functional emphasis ramp).
+    """
+    sample_a = pair.window_a.apply(pair.a[::2, ::2, ::2])
+    sample_b = pair.window_b.apply(pair.b[::2, ::2, ::2])
+    foreground_a = sample_a[sample_a > BACKGROUND_LEVEL]
+    hot = np.percentile(foreground_a, HOT_PERCENTILES) if foreground_a.size else (1.0, 1.0)
+    return (float(np.std(sample_a)) or 1e-3, float(np.std(sample_b)) or 1e-3, float(hot[0]), float(hot[1]))
 
 
 @dataclass
 class SlabInputs:
-    """Windowed slices at the network's size, and the native foreground they will be masked with."""
+    """Windowed slices at the network's size, and at their native size with the foreground they are masked with."""
 
     a: np.ndarray
     b: np.ndarray
     foreground: np.ndarray
+    native_a: np.ndarray | None = None
+    native_b: np.ndarray | None = None
 
 
 def slab_inputs(pair: AlignedPair, plan: SlicePlan, index: slice) -> SlabInputs:
@@ -202,7 +218,7 @@ def slab_inputs(pair: AlignedPair, plan: SlicePlan, index: slice) -> SlabInputs:
     slab_a = pair.window_a.apply(np.moveaxis(pair.a, plan.along, 0)[index])
     slab_b = pair.window_b.apply(np.moveaxis(pair.b, plan.along, 0)[index])
     foreground = (slab_a > BACKGROUND_LEVEL) | (slab_b > BACKGROUND_LEVEL)
-    return SlabInputs(resize_stack(slab_a, plan.net_shape), resize_stack(slab_b, plan.net_shape), foreground)
+    return SlabInputs(resize_stack(slab_a, plan.net_shape), resize_stack(slab_b, plan.net_shape), foreground, slab_a, slab_b)
 
 
 def slab_outputs(result: SliceResult, plan: SlicePlan, foreground: np.ndarray, mask_maps: bool = False) -> SliceResult:
@@ -213,6 +229,37 @@ def slab_outputs(result: SliceResult, plan: SlicePlan, foreground: np.ndarray, m
         values = resize_stack(values, plan.plane_shape)
         maps[name] = values * foreground if mask_maps else values
     return SliceResult(fused=fused.astype(np.float32, copy=False), maps=maps)
+
+
+def decode_slab(
+    fuser: Fuser,
+    encoded: EncodedBatch,
+    inputs: SlabInputs,
+    plan: SlicePlan,
+    controls: FusionControls = FusionControls(),
+    maps: bool = False,
+    mask_maps: bool = False,
+) -> SliceResult:
+    """Native-size results of an encoded slab under the controls (the live preview repeats only this).
+
+    When the network works at another size than the slices, only the experts'
+    residual and the arbitration gate are resized: the pixel-wise reliability
+    curve and base are computed on the native slices, so resampling never blurs
+    the edges of the sources.
+    """
+    native = plan.net_shape != plan.plane_shape and inputs.native_a is not None and fuser.model.config.residual_to_average
+    result = fuser.decode_batch(encoded, controls, plan.scales, maps, residual=native)
+    if not native:
+        return slab_outputs(result, plan, inputs.foreground, mask_maps)
+    residual = resize_stack(result.residual, plan.plane_shape)
+    fused, share = fuser.compose(inputs.native_a, inputs.native_b, residual, controls, plan.scales)
+    out = {}
+    if maps:
+        gate = np.clip(resize_stack(result.maps["arbitration"], plan.plane_shape), 0, 1)
+        out = {"reliability_a": share, "reliability_b": 1.0 - share, "arbitration": gate}
+        if mask_maps:
+            out = {name: values * inputs.foreground for name, values in out.items()}
+    return SliceResult(fused=(np.clip(fused, 0, 1) * inputs.foreground).astype(np.float32, copy=False), maps=out)
 
 
 def fuse_slab(
@@ -226,8 +273,37 @@ def fuse_slab(
 ) -> SliceResult:
     """Fuse the slices ``index`` of an aligned pair (N x H x W native-size results)."""
     inputs = slab_inputs(pair, plan, index)
-    result = fuser.fuse(inputs.a, inputs.b, controls, plan.scales, maps)
-    return slab_outputs(result, plan, inputs.foreground, mask_maps)
+    return decode_slab(fuser, fuser.encode_batch(inputs.a, inputs.b), inputs, plan, controls, maps, mask_maps)
+
+
+def choose_volume_controls(
+    fuser: Fuser,
+    pair: AlignedPair,
+    plan: SlicePlan,
+    start: FusionControls = FusionControls(),
+    fixed: tuple[str, ...] = (),
+    cancelled: Callable[[], bool] | None = None,
+) -> AutoChoice:
+    """Per-pair adaptation (see ``auto_controls``) on a few slices of the volume, fused exactly as the volume will be."""
+    a_slices = pair.window_a.apply(np.moveaxis(pair.a, plan.along, 0)[:: max(1, pair.a.shape[plan.along] // 64)])
+    b_slices = pair.window_b.apply(np.moveaxis(pair.b, plan.along, 0)[:: max(1, pair.a.shape[plan.along] // 64)])
+    step = max(1, pair.a.shape[plan.along] // 64)
+    indices = [k * step for k in sample_indices(a_slices, b_slices)]
+    if not indices:
+        raise InputError("no slice has enough anatomy in both volumes to adapt the fusion to; check the windows and the overlap, or turn auto off")
+    inputs = slab_inputs(pair, plan, indices)
+    encoded = fuser.encode_batch(inputs.a, inputs.b)
+    choice = choose_controls(
+        lambda controls: decode_slab(fuser, encoded, inputs, plan, controls).fused,
+        inputs.native_a,
+        inputs.native_b,
+        plan.scales[2],
+        start,
+        fixed,
+        cancelled,
+    )
+    choice.slices = indices
+    return choice
 
 
 def fuse_volume(
@@ -246,6 +322,8 @@ def fuse_volume(
     cancelled: Callable[[], bool] | None = None,
     pair: AlignedPair | None = None,
     mask_maps: bool = False,
+    auto: bool = False,
+    auto_fixed: tuple[str, ...] = (),
 ) -> FusionResult:
     """Fuse two 3-D volumes slice by slice on the reference grid; every output has its geometry exactly.
 
@@ -258,10 +336,16 @@ def fuse_volume(
     the pair it used. Slices are fused in the fuser's batches;
     ``progress(done, total)`` counts slices, and ``cancelled()`` is checked
     between batches. ``mask_maps`` zeroes the maps where both inputs are
-    background. Inputs are never modified.
+    background. Inputs are never modified. ``auto`` first adapts the controls
+    to this pair (``choose_volume_controls``; the names in ``auto_fixed`` keep
+    the given values); the result says which controls were used.
     """
     pair = pair or align_volumes(a, b, names, reference, window_a, window_b)
     plan = plan_slices(pair, axis, working_size)
+    choice = None
+    if auto:
+        choice = choose_volume_controls(fuser, pair, plan, controls, auto_fixed, cancelled)
+        controls = choice.controls
     notes_before = len(fuser.notes)  # only this run's device notes go into its warnings
     total = pair.a.shape[plan.along]
     fused = np.zeros(pair.a.shape, np.float32)
@@ -278,6 +362,8 @@ def fuse_volume(
         if progress is not None:
             progress(index.stop, total)
 
-    out = FusionResult(fused=_like(fused, pair.grid), warnings=list(pair.warnings) + fuser.notes[notes_before:], aligned=pair)
+    out = FusionResult(
+        fused=_like(fused, pair.grid), warnings=list(pair.warnings) + fuser.notes[notes_before:], aligned=pair, controls=controls, auto=choice
+    )
     out.maps = {name: _like(array, pair.grid) for name, array in outputs.items()}
     return out

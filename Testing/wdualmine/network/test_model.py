@@ -45,9 +45,34 @@ def test_background_stays_exactly_zero(net):
 
 
 @torch.inference_mode()
-def test_untrained_reliability_is_an_exact_average(net):
+def test_untrained_reliability_is_each_sources_share_of_an_exact_average(net):
     a, b = pair()
-    assert torch.equal(net(a, b).reliability_a, torch.full_like(a, 0.5))
+    out = net(a, b)
+    total = a + b
+    # the map is what A contributes to the 50/50 average at each pixel (w_A = 0.5 where both are 0)
+    expected = torch.where(total > 1e-12, a / total.clamp_min(1e-12), torch.full_like(a, 0.5))
+    assert torch.allclose(out.reliability_a, expected, atol=1e-6)
+    assert torch.allclose(out.reliability_a + out.reliability_b, torch.ones_like(a))
+
+
+@torch.inference_mode()
+def test_functional_emphasis_raises_a_share_only_where_a_is_hot(net):
+    a, b = pair()
+    plain = net(a, b, FusionControls(detail_strength=0.0))
+    emphasised = net(a, b, FusionControls(detail_strength=0.0, emphasis=1.0))
+    hot = a > torch.quantile(a[a > 0], 0.995)
+    cold = (a > 0) & (a < torch.quantile(a[a > 0], 0.85))
+    assert (emphasised.reliability_a[hot] > plain.reliability_a[hot]).all()
+    assert (emphasised.reliability_a[hot] > 0.95).all()
+    assert torch.allclose(emphasised.reliability_a[cold], plain.reliability_a[cold])
+
+
+@torch.inference_mode()
+def test_equalise_one_is_the_zscored_base(net):
+    a, b = pair()
+    half = net(a, b, FusionControls(detail_strength=0.0, equalise=1.0))
+    zscored = net(a, b, FusionControls(detail_strength=0.0, base="zscore"))
+    assert torch.equal(half.fused, zscored.fused)
 
 
 @torch.inference_mode()
@@ -72,7 +97,10 @@ def test_controls_move_the_maps_the_right_way(net):
     encoded = net.encode(a, b)
     towards_a = net.decode(encoded, FusionControls(reliability_bias=1.0))
     towards_b = net.decode(encoded, FusionControls(reliability_bias=-1.0))
-    assert (towards_a.reliability_a > 0.5).all() and (towards_b.reliability_a < 0.5).all()
+    neutral = net.decode(encoded, FusionControls())
+    anatomy = (a > 0) & (b > 0)  # where both contribute, A's share moves with the bias
+    assert (towards_a.reliability_a[anatomy] > neutral.reliability_a[anatomy]).all()
+    assert (towards_b.reliability_a[anatomy] < neutral.reliability_a[anatomy]).all()
     wavelet = net.decode(encoded, FusionControls(arbitration_bias=2.0)).arbitration
     spatial = net.decode(encoded, FusionControls(arbitration_bias=-2.0)).arbitration
     # (a sigmoid saturates to exactly 1 in float32 on strong edges, hence >=)
@@ -114,7 +142,9 @@ def test_ablation_switches(switch):
     out = net(a, b, FusionControls(reliability_bias=1.0, arbitration_bias=2.0))
     assert out.fused.shape == a.shape and torch.count_nonzero(out.fused[..., :6, :]) == 0
     if switch == "reliability_maps":
-        assert torch.equal(out.reliability_a, torch.full_like(a, 0.5))  # the bias has nothing to shift
+        # the bias has nothing to shift: the map is A's share of the plain average
+        share = torch.where(a + b > 1e-12, a / (a + b).clamp_min(1e-12), torch.full_like(a, 0.5))
+        assert torch.allclose(out.reliability_a, share, atol=1e-6)
         assert torch.equal(out.base, 0.5 * (a + b))  # and the base is the plain average
     if switch == "wavelet_expert":
         assert torch.count_nonzero(out.arbitration) == 0

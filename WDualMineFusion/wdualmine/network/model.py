@@ -10,8 +10,8 @@ from torch import nn
 from ..controls import FusionControls
 from .arbitration import SoftGradientArbiter
 from .encoder import SiameseEncoder
-from .reliability import ReliabilityCurve, weight_at_scale, weighted_fusion
-from .residual import ResidualToAverage, foreground_mask, fusion_base
+from .reliability import ReliabilityCurve, hot_levels, weight_at_scale, weighted_fusion
+from .residual import ResidualToAverage, foreground_mask, fusion_terms
 from .spatial_expert import SpatialExpert
 from .wavelet_expert import WaveletExpert
 
@@ -105,6 +105,36 @@ class WDualMineNet(nn.Module):
             foreground=foreground_mask(a, b),
         )
 
+    def base_and_share(
+        self,
+        a: torch.Tensor,
+        b: torch.Tensor,
+        controls: FusionControls = FusionControls(),
+        statistics: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The per-pixel part of the fusion at any resolution: (base, A's share of it, A's curve weight).
+
+        ``statistics`` (N x 4: the sources' standard deviations, then A's two hot
+        levels) fixes the per-image normalisations, e.g. to whole-volume values;
+        without it each image's own are used. The pipeline calls this at the
+        volume's native resolution, so the pixel-wise rule is never resampled.
+        """
+        scales = statistics[:, :2] if statistics is not None else None
+        hot = statistics[:, 2:4] if statistics is not None and statistics.shape[1] >= 4 else None
+        if self.config.reliability_maps:
+            if controls.emphasis and hot is None:
+                hot = hot_levels(a)
+            weight_a, gain = self.reliability(
+                a, b, controls.reliability_bias, controls.curve_strength, controls.emphasis, hot
+            )
+        else:
+            weight_a, gain = torch.full_like(a, 0.5), None
+        base, share = fusion_terms(
+            a, b, controls.base, controls.base_power, scales,
+            weight_a if self.config.reliability_maps else None, gain, controls.equalise,
+        )
+        return base * foreground_mask(a, b), share, weight_a  # a gain cannot lift the background off 0
+
     def decode(
         self,
         encoded: EncodedPair,
@@ -113,19 +143,14 @@ class WDualMineNet(nn.Module):
     ) -> FusionOutput:
         """Fuse an encoded pair under the given controls.
 
-        ``scales`` (N x 2 standard deviations) fixes the z-scored base's
-        normalisation, e.g. to whole-volume values.
+        ``scales`` (N x 4 statistics, see ``base_and_share``; N x 2 standard
+        deviations also accepted) fixes the normalisations, e.g. to whole-volume values.
         """
         config = self.config
         a, b = encoded.a, encoded.b
-        if config.reliability_maps:
-            weight_a, gain = self.reliability(a, b, controls.reliability_bias, controls.curve_strength)
-        else:
-            weight_a, gain = torch.full_like(a, 0.5), None
+        base, share, weight_a = self.base_and_share(a, b, controls, scales)
         weights = [weight_at_scale(weight_a, fa) for fa in encoded.features_a]
         fused_features = [weighted_fusion(fa, fb, w) for fa, fb, w in zip(encoded.features_a, encoded.features_b, weights)]
-        base = fusion_base(a, b, controls.base, controls.base_power, scales, weight_a if config.reliability_maps else None, gain)
-        base = base * encoded.foreground  # a gain cannot lift the background off 0
 
         spatial = self.spatial_expert(fused_features)
         wavelet = self.wavelet_expert(encoded.low, encoded.detail, fused_features[1], weights[1]) - base
@@ -142,13 +167,12 @@ class WDualMineNet(nn.Module):
             fused = direct.clamp(0.0, 1.0) * encoded.foreground
             residual = fused - base
 
-        reliability_a = weight_a
         return FusionOutput(
             fused=fused,
             base=base,
             residual=residual,
-            reliability_a=reliability_a,
-            reliability_b=1.0 - reliability_a,
+            reliability_a=share,
+            reliability_b=1.0 - share,
             arbitration=gate,
             spatial=spatial,
             wavelet=wavelet,

@@ -8,6 +8,29 @@ from torch.nn import functional
 
 # Knots per axis of the curve's tables over [0, 1] x [0, 1] (values between knots are bilinear).
 CURVE_KNOTS = 33
+# Log-odds added to A's weight at full functional emphasis where A is at its hottest (w_A 0.5 -> 0.98).
+EMPHASIS_LOGIT = 4.0
+# Where the emphasis starts and where it is complete, as foreground percentiles of A.
+HOT_PERCENTILES = (90.0, 99.5)
+
+
+def hot_ramp(a: torch.Tensor, hot: torch.Tensor) -> torch.Tensor:
+    """0 below A's lower hot level, 1 above the upper one, a smoothstep in between (``hot`` is N x 2)."""
+    low = hot[:, 0].view(-1, 1, 1, 1)
+    high = torch.maximum(hot[:, 1].view(-1, 1, 1, 1), low + 1e-3)
+    t = ((a - low) / (high - low)).clamp(0.0, 1.0)
+    return t * t * (3.0 - 2.0 * t)
+
+
+def hot_levels(a: torch.Tensor) -> torch.Tensor:
+    """Per image (N x 2): A's grey levels at HOT_PERCENTILES of its foreground (the whole image if it has none)."""
+    levels = []
+    for image in a.flatten(1):
+        values = image[image > 0.5 / 255.0]
+        values = values if values.numel() else image
+        q = torch.tensor([p / 100.0 for p in HOT_PERCENTILES], dtype=image.dtype, device=image.device)
+        levels.append(torch.quantile(values.float(), q.float()).to(image.dtype))
+    return torch.stack(levels)
 
 
 def bilinear_lookup(table: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -43,16 +66,27 @@ class ReliabilityCurve(nn.Module):
         self.log_gain = nn.Parameter(torch.zeros(knots, knots))
 
     def forward(
-        self, a: torch.Tensor, b: torch.Tensor, bias: float = 0.0, strength: float = 1.0
+        self,
+        a: torch.Tensor,
+        b: torch.Tensor,
+        bias: float = 0.0,
+        strength: float = 1.0,
+        emphasis: float = 0.0,
+        hot: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Return (w_A, gain), each shaped like ``a``.
 
         ``bias`` is added to A's log-odds twice (A's logit up, B's down), so +1
         multiplies the odds of trusting A by e**2 everywhere (the user's
         "reliability bias"). ``strength`` scales the learned log-odds and
-        log-gain: 0 is the plain average, 1 the trained curve.
+        log-gain: 0 is the plain average, 1 the trained curve. ``emphasis``
+        adds up to EMPHASIS_LOGIT to A's log-odds where A is hot for its own
+        image or volume (``hot``: N x 2 levels, see ``hot_levels``).
         """
-        weight_a = torch.sigmoid(strength * bilinear_lookup(self.logits, a, b) + 2.0 * bias)
+        logit = strength * bilinear_lookup(self.logits, a, b) + 2.0 * bias
+        if emphasis:
+            logit = logit + EMPHASIS_LOGIT * emphasis * hot_ramp(a, hot if hot is not None else hot_levels(a))
+        weight_a = torch.sigmoid(logit)
         gain = torch.exp(strength * bilinear_lookup(self.log_gain, a, b))
         return weight_a, gain
 

@@ -14,6 +14,44 @@ def source_scales(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return torch.stack([a.flatten(1).std(dim=1), b.flatten(1).std(dim=1)], dim=1).clamp_min(1e-3)
 
 
+def fusion_terms(
+    a: torch.Tensor,
+    b: torch.Tensor,
+    kind: str = "plain",
+    power: float = 1.0,
+    scales: torch.Tensor | None = None,
+    weight_a: torch.Tensor | None = None,
+    gain: torch.Tensor | None = None,
+    equalise: float = 0.0,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The base (see ``fusion_base``) and A's share of it, w_A A'^p / (w_A A'^p + w_B B'^p), per pixel.
+
+    The share is what A contributes to the fused value at that pixel after the
+    contrast equalisation and the power mean: the reliability map shown to users
+    (where both sources are 0 it is w_A).
+    """
+    alpha = 1.0 if kind == "zscore" else float(equalise)
+    if alpha:
+        if scales is None:
+            scales = source_scales(a, b)
+        sd_a = scales[:, 0].view(-1, 1, 1, 1)
+        sd_b = scales[:, 1].view(-1, 1, 1, 1)
+        mean_sd = 0.5 * (sd_a + sd_b)
+        a, b = a * (mean_sd / sd_a) ** alpha, b * (mean_sd / sd_b) ** alpha
+    w = torch.full_like(a, 0.5) if weight_a is None else weight_a
+    if power == 1.0:
+        term_a, term_b = w * a, (1 - w) * b
+        mean = term_a + term_b
+    else:
+        term_a, term_b = w * a.clamp_min(0) ** power, (1 - w) * b.clamp_min(0) ** power
+        mean = (term_a + term_b).clamp_min(1e-12) ** (1.0 / power) * ((term_a + term_b) > 0)
+    total = term_a + term_b
+    share = torch.where(total > 1e-12, term_a / total.clamp_min(1e-12), w)
+    if weight_a is None and gain is None and alpha == 0.0 and power == 1.0:
+        mean = 0.5 * (a + b)  # the plain average exactly (also in float32 rounding)
+    return (mean if gain is None else mean * gain), share
+
+
 def fusion_base(
     a: torch.Tensor,
     b: torch.Tensor,
@@ -22,11 +60,15 @@ def fusion_base(
     scales: torch.Tensor | None = None,
     weight_a: torch.Tensor | None = None,
     gain: torch.Tensor | None = None,
+    equalise: float = 0.0,
 ) -> torch.Tensor:
-    """The average the residual is added to: a weighted power mean of the (optionally z-scored) sources.
+    """The average the residual is added to: a weighted power mean of the (partially equalised) sources.
 
     ``kind`` "plain" uses the sources as they are, "zscore" divides each by its
-    standard deviation first (rescaled to their mean standard deviation).
+    standard deviation first (rescaled to their mean standard deviation);
+    ``equalise`` in (0, 1) goes part of that way, scaling each source by
+    (mean sd / its sd) ** equalise. ``scales`` (N x 2 or more columns, the first
+    two the sources' standard deviations) fixes those, e.g. to whole-volume values.
     ``power`` p >= 1 gives the generalised mean ((A**p + B**p) / 2) ** (1 / p):
     1 is the arithmetic mean, larger values lean each pixel toward the brighter
     source. Being a function of the two values at each pixel only, it keeps the
@@ -36,22 +78,7 @@ def fusion_base(
     the learned reliability curve. The output head keeps the fused image in [0, 1)
     (clamped below 0, rolled off above the highlight knee).
     """
-    if kind == "zscore":
-        if scales is None:
-            scales = source_scales(a, b)
-        sd_a = scales[:, 0].view(-1, 1, 1, 1)
-        sd_b = scales[:, 1].view(-1, 1, 1, 1)
-        mean_sd = 0.5 * (sd_a + sd_b)
-        a, b = a * (mean_sd / sd_a), b * (mean_sd / sd_b)
-    if weight_a is None and gain is None and kind == "plain" and power == 1.0:
-        return 0.5 * (a + b)  # the plain average exactly (also in float32 rounding)
-    w = torch.full_like(a, 0.5) if weight_a is None else weight_a
-    if power == 1.0:
-        mean = w * a + (1 - w) * b
-    else:
-        mean = w * a.clamp_min(0) ** power + (1 - w) * b.clamp_min(0) ** power
-        mean = mean.clamp_min(1e-12) ** (1.0 / power) * (mean > 0)
-    return mean if gain is None else mean * gain
+    return fusion_terms(a, b, kind, power, scales, weight_a, gain, equalise)[0]
 
 
 # Above this level the output is rolled off smoothly toward 1 instead of clipped.
@@ -87,8 +114,12 @@ class ResidualToAverage(nn.Module):
         self, base: torch.Tensor, raw_residual: torch.Tensor, foreground: torch.Tensor, strength: float = 1.0
     ) -> tuple[torch.Tensor, torch.Tensor]:
         residual = self.bound * torch.tanh(raw_residual) * foreground
-        fused = highlight_rolloff((base + strength * residual).clamp_min(0.0)) * foreground
-        return fused, residual
+        return compose_output(base, residual, foreground, strength), residual
+
+
+def compose_output(base: torch.Tensor, residual: torch.Tensor, foreground: torch.Tensor, strength: float = 1.0) -> torch.Tensor:
+    """The fused image from a base and a bounded residual: clamped at 0, rolled off above the knee, 0 off the anatomy."""
+    return highlight_rolloff((base + strength * residual).clamp_min(0.0)) * foreground
 
 
 def foreground_mask(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

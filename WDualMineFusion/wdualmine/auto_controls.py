@@ -1,0 +1,213 @@
+"""Per-pair adaptation: choose the fusion controls for the user's own two images before fusing them.
+
+The shipped curve was learned on AANLIB's 8-bit slices; real volumes come with
+other windows, contrasts and noise, and no fixed rule over absolute grey levels
+suits them all. So, before a fusion, a few slices of the pair itself are fused
+under candidate controls and scored against the plain average of the same
+slices with the evaluation's own metrics (CC, MI, VIF, Qabf, SSIM) and with the
+contrast of A's hottest part (a lesion, dense bone). A coordinate search over
+the pixel-wise controls (equalisation, power, functional emphasis, learned
+curve strength) and the experts' detail strength keeps the candidate whose
+worst margin over the average is best. The average itself is the starting
+point, so the result is never worse than it on the sampled slices by that
+objective. It is unsupervised (no reference image), bounded (a fixed number of
+slices and candidates) and deterministic.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Callable
+
+import numpy as np
+
+from .controls import CONTROL_RANGES, FusionControls
+from .inference import Cancelled, Fuser
+from .metrics import cc, mi, qabf, r1_stretch, ssim, vif
+from .network.residual import BACKGROUND_LEVEL
+
+AUTO_METRICS = {"CC": cc, "MI": mi, "VIF": vif, "Qabf": qabf, "SSIM": ssim}
+# the values each searched control may take (a coordinate search moves one step at a time)
+SEARCH_GRID = {
+    "equalise": (0.0, 0.25, 0.5, 0.75, 1.0),
+    "base_power": (1.0, 1.25, 1.5, 2.0, 2.5, 3.0),
+    "emphasis": (0.0, 0.25, 0.5, 0.75, 1.0),
+    "curve_strength": (0.0, 0.5, 1.0),
+    "detail_strength": (0.0, 0.25, 0.5, 1.0),
+}
+# margins are measured in units of how far the max rule lies from the average, but never finer than these
+MARGIN_FLOORS = {"CC": 0.01, "MI": 0.2, "VIF": 0.02, "Qabf": 0.02, "SSIM": 0.02, "hot contrast": 0.05}
+# Joint starting points (equalise, base power, emphasis, detail): more power leans toward the brighter
+# source and costs CC, more equalisation buys it back, so good candidates lie along that ridge; a
+# coordinate search from single steps would stall on it (each step alone loses one metric).
+SEEDS = tuple(
+    (equalise, power, emphasis, detail)
+    for equalise, power in ((0.0, 1.25), (0.25, 1.25), (0.25, 1.5), (0.5, 1.5), (0.5, 2.0), (0.75, 2.0))
+    for emphasis in (0.0, 0.25)
+    for detail in (0.0, 0.5)
+)
+SAMPLE_SLICES = 4
+ROUNDS = 2
+
+
+@dataclass
+class AutoChoice:
+    """The chosen controls, their objective and margins over the average, and what the search looked at."""
+
+    controls: FusionControls
+    objective: float
+    margins: dict[str, float]
+    slices: list[int]
+    evaluated: int
+    history: list[tuple[dict, float]] = field(default_factory=list, repr=False)
+
+    def describe(self) -> str:
+        c = self.controls
+        worst = min(self.margins, key=self.margins.get)
+        return (
+            f"auto controls: equalise {c.equalise:g}, base power {c.base_power:g}, emphasis {c.emphasis:g}, "
+            f"curve {c.curve_strength:g}, detail {c.detail_strength:g} "
+            f"(worst margin over the plain average on {len(self.slices)} sampled slices: {worst} {self.margins[worst]:+.2f})"
+        )
+
+
+def sample_indices(a: np.ndarray, b: np.ndarray, count: int = SAMPLE_SLICES, min_foreground: float = 0.1) -> list[int]:
+    """Up to ``count`` slices (axis 0) spread over those with enough anatomy and structure in both inputs."""
+    usable = []
+    for k in range(a.shape[0]):
+        sa, sb = np.round(a[k] * 255), np.round(b[k] * 255)
+        if np.mean((sa > 0) | (sb > 0)) >= min_foreground and np.ptp(sa) > 0 and np.ptp(sb) > 0:
+            usable.append(k)
+    if len(usable) <= count:
+        return usable
+    positions = np.linspace(0, len(usable) - 1, count + 2)[1:-1]  # skip the extreme (partial) slices
+    return [usable[int(round(p))] for p in positions]
+
+
+def hot_contrast(fused: np.ndarray, hot: np.ndarray, rest: np.ndarray) -> float:
+    """(mean in A's hot part - mean in the rest of the anatomy) / mean in the rest."""
+    if not hot.any() or not rest.any():
+        return 0.0
+    around = float(fused[rest].mean())
+    return (float(fused[hot].mean()) - around) / around if around > 0 else 0.0
+
+
+class PairScorer:
+    """Scores candidate fusions of a few slices against the plain average and the max rule of the same slices."""
+
+    def __init__(self, a: np.ndarray, b: np.ndarray, hot_level: float):
+        self.sources = [(np.round(a[k] * 255), np.round(b[k] * 255)) for k in range(a.shape[0])]
+        foreground = (a > BACKGROUND_LEVEL) | (b > BACKGROUND_LEVEL)
+        self.hot = (a >= hot_level) & foreground
+        self.rest = foreground & ~self.hot
+        self.average = self.raw_scores(0.5 * (a + b))
+        maximum = self.raw_scores(np.maximum(a, b))
+        alone = hot_contrast(a, self.hot, self.rest)
+        self.scale = {m: max(abs(maximum[m] - self.average[m]), MARGIN_FLOORS[m]) for m in AUTO_METRICS}
+        self.scale["hot contrast"] = max(abs(alone - self.average["hot contrast"]), MARGIN_FLOORS["hot contrast"])
+
+    def raw_scores(self, fused: np.ndarray) -> dict[str, float]:
+        values = {m: [] for m in AUTO_METRICS}
+        for k, (sa, sb) in enumerate(self.sources):
+            f = r1_stretch(fused[k])
+            for name, metric in AUTO_METRICS.items():
+                values[name].append(metric(f, sa, sb))
+        scores = {m: float(np.mean(v)) for m, v in values.items()}
+        scores["hot contrast"] = hot_contrast(fused, self.hot, self.rest)
+        return scores
+
+    def margins(self, fused: np.ndarray) -> dict[str, float]:
+        scores = self.raw_scores(fused)
+        return {m: (scores[m] - self.average[m]) / self.scale[m] for m in scores}
+
+
+# CC is held with a cushion: a few sampled slices estimate the whole volume's CC to about this many
+# margin units, and CC is the metric the average is hardest to beat on
+CC_CUSHION = 0.03
+
+
+def objective(margins: dict[str, float]) -> float:
+    """The worst margin (CC's less its cushion), with a quarter of the mean margin to break ties toward more gain."""
+    values = list(margins.values())
+    worst = min(min(values), margins["CC"] - CC_CUSHION) if "CC" in margins else min(values)
+    return worst + 0.25 * float(np.mean(values))
+
+
+def choose_controls(
+    fuse_slices: Callable[[FusionControls], np.ndarray],
+    a: np.ndarray,
+    b: np.ndarray,
+    hot_level: float,
+    start: FusionControls = FusionControls(),
+    fixed: tuple[str, ...] = (),
+    cancelled: Callable[[], bool] | None = None,
+) -> AutoChoice:
+    """Coordinate search from the plain average over SEARCH_GRID (controls in ``fixed`` keep ``start``'s value).
+
+    ``fuse_slices(controls)`` fuses the sampled slices ``a``/``b`` (N x H x W,
+    windowed to [0, 1]) under the controls and returns the N x H x W result.
+    """
+    scorer = PairScorer(a, b, hot_level)
+    neutral = {"equalise": 0.0, "base_power": 1.0, "emphasis": 0.0, "curve_strength": 0.0, "detail_strength": 0.0}
+    current = replace(start, **{name: value for name, value in neutral.items() if name not in fixed})
+    seen: dict[tuple, tuple[float, dict]] = {}
+
+    def score(controls: FusionControls) -> float:
+        key = tuple(getattr(controls, name) for name in SEARCH_GRID)
+        if key not in seen:
+            if cancelled is not None and cancelled():
+                raise Cancelled("fusion cancelled by the user; no output was written")
+            margins = scorer.margins(fuse_slices(controls))
+            seen[key] = (objective(margins), margins)
+        return seen[key][0]
+
+    best = score(current)
+    for equalise, power, emphasis, detail in SEEDS:
+        values = {"equalise": equalise, "base_power": power, "emphasis": emphasis, "detail_strength": detail}
+        candidate = replace(current, **{name: value for name, value in values.items() if name not in fixed})
+        value = score(candidate)
+        if value > best + 1e-9:
+            best, current = value, candidate
+    searched = [name for name in SEARCH_GRID if name not in fixed]
+    for _ in range(ROUNDS):
+        moved = False
+        for name in searched:
+            grid = SEARCH_GRID[name]
+            position = _nearest(grid, getattr(current, name))
+            for step in (-1, 1):
+                while 0 <= position + step < len(grid):
+                    candidate = replace(current, **{name: grid[position + step]})
+                    value = score(candidate)
+                    if value <= best + 1e-9:
+                        break
+                    best, current, position, moved = value, candidate, position + step, True
+        if not moved:
+            break
+    key = tuple(getattr(current, name) for name in SEARCH_GRID)
+    history = [(dict(zip(SEARCH_GRID, k)), v[0]) for k, v in seen.items()]
+    return AutoChoice(current, best, seen[key][1], [], len(seen), history)
+
+
+def _nearest(grid: tuple[float, ...], value: float) -> int:
+    return int(np.argmin([abs(g - value) for g in grid]))
+
+
+def searchable_controls() -> tuple[str, ...]:
+    return tuple(name for name in SEARCH_GRID if name in CONTROL_RANGES)
+
+
+def choose_for_fuser(
+    fuser: Fuser,
+    a: np.ndarray,
+    b: np.ndarray,
+    hot_level: float,
+    start: FusionControls = FusionControls(),
+    fixed: tuple[str, ...] = (),
+    scales: tuple[float, ...] | None = None,
+    cancelled: Callable[[], bool] | None = None,
+) -> AutoChoice:
+    """``choose_controls`` for 2-D slices fused at their own size by a Fuser (each candidate decodes the cached encoding)."""
+    encoded = fuser.encode_batch(a, b)
+    return choose_controls(
+        lambda controls: fuser.decode_batch(encoded, controls, scales, maps=False).fused, a, b, hot_level, start, fixed, cancelled
+    )
