@@ -165,6 +165,9 @@ class WDualMineFusionParameterNode:
     base: Base = Base.plain
     basePower: Annotated[float, WithinRange(1.0, 3.0)] = 1.0
     curveStrength: Annotated[float, WithinRange(0.0, 1.0)] = 1.0
+    equalise: Annotated[float, WithinRange(0.0, 1.0)] = 0.0
+    emphasis: Annotated[float, WithinRange(0.0, 1.0)] = 0.0
+    autoTune: bool = True  # off after an auto-tuned Apply (``adoptAutoChoice``), so later tweaks are kept
     livePreview: bool = True
     overlay: Overlay = Overlay.reliabilityA
     opacity: Annotated[float, WithinRange(0.0, 1.0)] = 0.5
@@ -182,6 +185,8 @@ def controlsFromParameterNode(parameterNode) -> dict:
         "base": parameterNode.base.name,
         "base_power": float(parameterNode.basePower),
         "curve_strength": float(parameterNode.curveStrength),
+        "equalise": float(parameterNode.equalise),
+        "emphasis": float(parameterNode.emphasis),
     }
 
 
@@ -378,11 +383,14 @@ class WDualMineFusionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                 batchSize=node.batchSize,
                 windowSource=node.windowSource.name,
                 computeMetrics=node.computeMetrics,
+                auto=node.autoTune,
                 **controlsFromParameterNode(node),
             )
             self.ui.statusLabel.clear()
             self.addLog(_("Fusing '{second}' onto the grid of '{reference}' in a separate process...").format(
                 second=node.secondVolume.GetName(), reference=node.referenceVolume.GetName()))
+            if node.autoTune:
+                self.addLog(_("Auto-tuning the controls for this pair first (a few seconds)..."))
             self.startFusion(job)
 
     def startFusion(self, job) -> None:
@@ -436,6 +444,7 @@ class WDualMineFusionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         return True
 
     def onFusionEnded(self, process, returncode: int) -> None:
+        from WDualMineFusionLib.parameters import adoptAutoChoice
         from WDualMineFusionLib.process import FusionCancelled
 
         if process is not self._process:  # stopped by a scene close or reload; its end no longer matters
@@ -456,6 +465,11 @@ class WDualMineFusionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                 if node is None:
                     return
                 nodes = self.logic.writeFusionOutputs(job, outcome, node.overlay.name, node.opacity)
+                if nodes.autoDescription is not None:
+                    # the outputs already show auto's controls: moving the sliders to them must not start a preview
+                    self._lastControls = dict(nodes.controls)
+                    adoptAutoChoice(node, nodes)
+                    self.addLog(_("Auto-tune is now off: the sliders show its choice; your changes are kept on the next Apply."))
                 self.timings["fusionSeconds"] = time.perf_counter() - self._started
                 self.addLog(_("Done on {device}: {names}").format(
                     device=outcome.deviceDescription, names=", ".join(n.GetName() for n in nodes.values())))

@@ -126,10 +126,22 @@ def test_rerun_reuses_nodes_and_preview_matches(fused_sample):
     assert not np.allclose(powered, preview["fused"], atol=1e-4)
     assert powered[preview["foreground"]].mean() > preview["fused"][preview["foreground"]].mean()
 
+    # contrast equalisation 0 and functional emphasis 0 are the defaults; each changes the preview, and emphasis
+    # only raises the CT/PET/SPECT's weight, so its share of the fused value rises in the anatomy
+    foreground = preview["foreground"]
+    assert np.array_equal(logic.computePreview(index, equalise=0.0, emphasis=0.0)["fused"], preview["fused"])
+    assert not np.allclose(logic.computePreview(index, equalise=1.0)["fused"], preview["fused"], atol=1e-4)
+    emphasised = logic.computePreview(index, emphasis=1.0)
+    assert not np.allclose(emphasised["fused"], preview["fused"], atol=1e-4)
+    assert emphasised["reliability_a"][foreground].mean() > preview["reliability_a"][foreground].mean()
+
     # curve strength 0 turns the learned reliability curve off: the map is A's share of the 50/50 average
     plain = logic.computePreview(index, curve_strength=0.0)
-    inputs = session.pair.window_a.apply(np.take(session.pair.a, index, axis=session.along)), session.pair.window_b.apply(np.take(session.pair.b, index, axis=session.along))
-    share = inputs[0] / np.maximum(inputs[0] + inputs[1], 1e-12)
+    # of the inputs as the engine fuses them (windowed, and whatever it does to them before combining)
+    from wdualmine.pipeline import slab_inputs
+
+    inputs = slab_inputs(session.pair, session.plan, slice(index, index + 1))
+    share = inputs.native_a[0] / np.maximum(inputs.native_a[0] + inputs.native_b[0], 1e-12)
     assert np.allclose(plain["reliability_a"][preview["foreground"]], share[preview["foreground"]], atol=1e-4)
     assert not np.allclose(plain["fused"], preview["fused"], atol=1e-4)
 

@@ -22,34 +22,99 @@ def array(node):
     return voxelArray(node)
 
 
-def test_process_fusion_gives_the_in_process_voxels(slicer_core, sample_paths):
+@pytest.fixture(scope="module")
+def auto_fusions(slicer_core, sample_paths):
+    """The sample fused with auto on, first in the fusion process, then in-process (auto costs seconds: shared)."""
     from WDualMineFusionLib.logic import WDualMineFusionLogic
     from WDualMineFusionLib.metrics_table import readMetricsTable
-    from WDualMineFusionLib.volume_conversion import ijkToRAS
 
     scene = make_scene()
     mri = load_volume(scene, sample_paths["MRI"], "MRI")
     pet = load_volume(scene, sample_paths["PET"], "PET")
     logic = WDualMineFusionLogic(scene)
     progress = []
-    nodes = logic.fuse(mri, pet, useProcess=True, progress=lambda done, total: progress.append((done, total)), **OPTIONS)
+    nodes = logic.fuse(mri, pet, useProcess=True, auto=True, progress=lambda done, total: progress.append((done, total)), **OPTIONS)
     from_process = {key: array(node).copy() for key, node in nodes.items() if key != "metrics"}
     metrics_process = readMetricsTable(nodes["metrics"])
-    assert progress and progress[-1][0] == progress[-1][1] and len(progress) > 1
+    in_process = logic.fuse(mri, pet, auto=True, **OPTIONS)
+    return logic, mri, pet, nodes, from_process, metrics_process, progress, in_process
 
-    in_process = logic.fuse(mri, pet, **OPTIONS)
+
+def test_process_fusion_gives_the_in_process_voxels(auto_fusions):
+    from WDualMineFusionLib.metrics_table import readMetricsTable
+    from WDualMineFusionLib.volume_conversion import ijkToRAS
+
+    logic, mri, pet, nodes, from_process, metrics_process, progress, in_process = auto_fusions
+    assert progress and progress[-1][0] == progress[-1][1] and len(progress) > 1
     assert {k: n.GetID() for k, n in in_process.items()} == {k: n.GetID() for k, n in nodes.items()}
     for key, values in from_process.items():
         assert np.array_equal(values, array(in_process[key])), key
         assert np.array_equal(ijkToRAS(in_process[key]), ijkToRAS(mri)), key
     assert readMetricsTable(in_process["metrics"]) == metrics_process
 
-    # the live preview after a process run aligns the pair itself and matches the full fusion
-    logic.fuse(mri, pet, useProcess=True, computeMetrics=False, **OPTIONS)
+    # auto chose the same controls on both paths, and says so
+    assert nodes.controls == in_process.controls
+    assert nodes.autoDescription == in_process.autoDescription and nodes.autoDescription.startswith("auto controls:")
+    assert in_process["fused"].GetAttribute("WDualMineFusion.Controls") == repr(in_process.controls)
+
+    # a script that passes auto's controls back (auto off) gets the same voxels, here from the process; the live
+    # preview after a process run aligns the pair itself and, with those controls, matches the full fusion
+    again = logic.fuse(mri, pet, useProcess=True, computeMetrics=False, **OPTIONS, **nodes.controls)
+    assert again.autoDescription is None and again.controls == nodes.controls
+    assert np.array_equal(array(again["fused"]), from_process["fused"])
     session = logic.previewSession()
     index = session.sliceCount // 2
-    preview = logic.computePreview(index)
-    assert np.allclose(preview["fused"], np.take(array(nodes["fused"]), index, axis=session.along), atol=1e-5)
+    preview = logic.computePreview(index, **again.controls)
+    assert np.allclose(preview["fused"], np.take(from_process["fused"], index, axis=session.along), atol=1e-5)
+
+
+def test_auto_choice_goes_into_the_parameter_node(auto_fusions):
+    """What the widget does after an auto-tuned Apply, on a stand-in with the parameter node wrapper's interface."""
+    import dataclasses
+    import enum
+
+    from WDualMineFusionLib.parameters import adoptAutoChoice
+
+    class Base(enum.Enum):
+        plain = 1
+        zscore = 2
+
+    @dataclasses.dataclass
+    class Parameters:  # the wrapper's control fields, typed as in WDualMineFusionParameterNode
+        detailStrength: float = 1.0
+        reliabilityBias: float = 0.0
+        arbitrationBias: float = 0.0
+        base: Base = Base.plain
+        basePower: float = 1.0
+        curveStrength: float = 1.0
+        equalise: float = 0.0
+        emphasis: float = 0.0
+        autoTune: bool = True
+        batches: list = dataclasses.field(default_factory=list)
+
+        def StartModify(self):
+            self.batches.append("start")
+            return 0
+
+        def EndModify(self, wasModified):
+            self.batches.append("end")
+
+    nodes = auto_fusions[3]
+    parameters = Parameters()
+    assert adoptAutoChoice(parameters, nodes)
+    chosen = {name: getattr(parameters, name) for name in ("detailStrength", "basePower", "curveStrength", "equalise", "emphasis")}
+    assert chosen == {"detailStrength": nodes.controls["detail_strength"], "basePower": nodes.controls["base_power"],
+                      "curveStrength": nodes.controls["curve_strength"], "equalise": nodes.controls["equalise"],
+                      "emphasis": nodes.controls["emphasis"]}
+    assert parameters.base is Base.plain and parameters.autoTune is False  # the next Apply keeps the user's tweaks
+    assert parameters.batches == ["start", "end"]  # one change for the observers (one preview decision)
+
+    # a fusion without auto leaves the parameter node alone
+    from WDualMineFusionLib.logic import FusionNodes
+
+    untouched = Parameters(autoTune=False, equalise=0.3)
+    assert not adoptAutoChoice(untouched, FusionNodes(dict(nodes), {**nodes.controls, "equalise": 0.9}, None))
+    assert untouched == Parameters(autoTune=False, equalise=0.3)
 
 
 def test_cancel_kills_the_process_and_writes_nothing(slicer_core, sample_paths):

@@ -32,6 +32,7 @@ class FusionJob:
     batchSize: int = 8
     workingSize: int | None = 256
     computeMetrics: bool = True
+    auto: bool = False  # adapt the controls to this pair before fusing (the engine's per-pair search)
     colourLookup: np.ndarray | None = None
     warnings: list[str] = field(default_factory=list)
 
@@ -47,6 +48,8 @@ class FusionOutcome:
     warnings: list[str]
     pair: object  # the engine's AlignedPair; None when the outcome came back from the fusion process
     deviceDescription: str
+    controls: dict  # the controls the fusion ran with: auto's choice when auto was on
+    autoDescription: str | None = None  # auto's one-line summary; None without auto
 
 
 def prepareEngineImport() -> None:
@@ -84,7 +87,7 @@ def windowedPair(pair) -> tuple[np.ndarray, np.ndarray]:
 
 def runFusion(job: FusionJob, fuser, progress: Callable[[int, int], None] | None = None,
               cancelled: Callable[[], bool] | None = None) -> FusionOutcome:
-    """Align once, fuse that pair (slice batches, cancellable, maps masked), colour, score."""
+    """Align once, fuse that pair (auto controls first if asked; slice batches, cancellable, maps masked), colour, score."""
     import SimpleITK as sitk
 
     from wdualmine.inference import Cancelled
@@ -100,7 +103,7 @@ def runFusion(job: FusionJob, fuser, progress: Callable[[int, int], None] | None
     # maps masked: outside both inputs they mean nothing, so 0 (shown transparent)
     result = fuse_volume(
         fuser, job.imageA, job.imageB, job.controls, maps=True, working_size=job.workingSize,
-        progress=progress, cancelled=cancelled, pair=pair, mask_maps=True,
+        progress=progress, cancelled=cancelled, pair=pair, mask_maps=True, auto=job.auto,
     )
     if cancelled is not None and cancelled():
         raise Cancelled("fusion cancelled by the user; no output was written")
@@ -117,4 +120,7 @@ def runFusion(job: FusionJob, fuser, progress: Callable[[int, int], None] | None
     warnings = list(job.warnings) + list(result.warnings)
     if alignment.misaligned:
         warnings.append(alignment.message)
-    return FusionOutcome(fused, maps, rgb, metrics, slices, alignment, warnings, result.aligned, deviceDescription(fuser))
+    return FusionOutcome(
+        fused, maps, rgb, metrics, slices, alignment, warnings, result.aligned, deviceDescription(fuser),
+        controls=result.controls.as_dict(), autoDescription=result.auto.describe() if result.auto is not None else None,
+    )

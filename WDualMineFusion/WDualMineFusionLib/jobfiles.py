@@ -3,7 +3,8 @@
 Job: ``a.nrrd`` and ``b.nrrd`` (the two inputs as prepared in Slicer, parent transforms folded in) and
 ``job.json`` (everything else). The geometry is also stored in the JSON with full float precision and
 re-applied on reading, so the process sees exactly the images the in-process path sees. Outcome:
-``outcome.npz`` (the arrays) and ``outcome.json`` (metrics, alignment check, warnings, device).
+``outcome.npz`` (the arrays) and ``outcome.json`` (metrics, alignment check, warnings, device, the controls
+used, auto's summary).
 No slicer, no vtk: both sides of the process use this.
 """
 
@@ -54,6 +55,7 @@ def writeJob(job: FusionJob, folder) -> Path:
         "batchSize": int(job.batchSize),
         "workingSize": job.workingSize,
         "computeMetrics": bool(job.computeMetrics),
+        "auto": bool(job.auto),
         "warnings": list(job.warnings),
         "geometry": {},
     }
@@ -99,6 +101,7 @@ def readJob(folder) -> FusionJob:
         batchSize=description["batchSize"],
         workingSize=description["workingSize"],
         computeMetrics=description["computeMetrics"],
+        auto=description["auto"],
         colourLookup=np.load(lookupPath) if lookupPath.exists() else None,
         warnings=description["warnings"],
     )
@@ -116,6 +119,8 @@ def writeOutcome(outcome: FusionOutcome, folder) -> None:
         "alignment": dataclasses.asdict(outcome.alignment),
         "warnings": list(outcome.warnings),
         "deviceDescription": outcome.deviceDescription,
+        "controls": outcome.controls,
+        "autoDescription": outcome.autoDescription,
     }
     # written last: its presence means the outcome is complete
     (folder / OUTCOME_JSON).write_text(json.dumps(description, indent=1))
@@ -140,4 +145,6 @@ def readOutcome(folder) -> FusionOutcome:
         warnings=description["warnings"],
         pair=None,
         deviceDescription=description["deviceDescription"],
+        controls=description["controls"],
+        autoDescription=description["autoDescription"],
     )

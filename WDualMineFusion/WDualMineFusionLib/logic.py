@@ -33,7 +33,9 @@ from .volume_conversion import ijkToRAS, numpyToVtkMatrix, transformToWorld, vol
 log = logging.getLogger(__name__)
 
 OUTPUT_KEYS = ("fused", "reliabilityA", "reliabilityB", "arbitration")
-CONTROL_NAMES = ("detail_strength", "reliability_bias", "arbitration_bias", "base", "base_power", "curve_strength")
+CONTROL_NAMES = (
+    "detail_strength", "reliability_bias", "arbitration_bias", "base", "base_power", "curve_strength", "equalise", "emphasis",
+)
 WINDOW_SOURCES = ("display", "percentiles")
 FUNCTIONAL_LABEL = {"ct": "CT", "pet": "PET", "spect": "SPECT"}
 # a slice view shows the fusion's slices when its normal is within about 2.5 degrees of the slicing axis
@@ -65,6 +67,17 @@ def defaultScene():
     return scene
 
 
+class FusionNodes(dict):
+    """The output nodes by role, plus what the fusion ran with: ``controls`` (a dict; auto's choice when auto
+    was on) and ``autoDescription`` (auto's one-line summary, or None). A dict of nodes, so callers that
+    iterate over the outputs see only nodes."""
+
+    def __init__(self, nodes: dict, controls: dict, autoDescription: str | None):
+        super().__init__(nodes)
+        self.controls = dict(controls)
+        self.autoDescription = autoDescription
+
+
 class WDualMineFusionLogic:
     """Fusion on an MRML scene; importable and usable without Qt or the Slicer application."""
 
@@ -78,7 +91,6 @@ class WDualMineFusionLogic:
         self._lastOutcome = None
         self._lastJob = None
         self._shownDisplay = None  # (overlay, opacity) last put into the slice views
-        self._lastJob = None
 
     # ---------------------------------------------------------------- helpers
     def log(self, message: str) -> None:
@@ -133,6 +145,7 @@ class WDualMineFusionLogic:
         workingSize: int | None = 256,
         windowSource: str = "display",
         computeMetrics: bool = True,
+        auto: bool = False,
         **controls,
     ) -> FusionJob:
         """Validate the inputs and copy them (world geometry in the reference's frame) for the computation."""
@@ -174,6 +187,7 @@ class WDualMineFusionLogic:
             batchSize=batchSize,
             workingSize=workingSize,
             computeMetrics=computeMetrics,
+            auto=bool(auto),
             colourLookup=lookup,
             warnings=warnings,
         )
@@ -193,7 +207,7 @@ class WDualMineFusionLogic:
         return FusionProcess(job, **options)
 
     # ---------------------------------------------------------------- main thread: write outputs
-    def writeFusionOutputs(self, job: FusionJob, outcome: FusionOutcome, overlay: str = "reliabilityA", opacity: float = display.DEFAULT_OPACITY) -> dict:
+    def writeFusionOutputs(self, job: FusionJob, outcome: FusionOutcome, overlay: str = "reliabilityA", opacity: float = display.DEFAULT_OPACITY) -> FusionNodes:
         """Write (or overwrite) the output nodes with the reference geometry; set up the slice views."""
         referenceNode = self.scene.GetNodeByID(job.referenceID)
         secondNode = self.scene.GetNodeByID(job.secondID)
@@ -227,7 +241,7 @@ class WDualMineFusionLogic:
             "WDualMineFusion.Functional": job.functional,
             "WDualMineFusion.Reference": referenceNode.GetName(),
             "WDualMineFusion.Second": secondNode.GetName(),
-            "WDualMineFusion.Controls": repr(job.controls.as_dict()),
+            "WDualMineFusion.Controls": repr(outcome.controls),
             "WDualMineFusion.Device": outcome.deviceDescription,
         }
         for node in nodes.values():
@@ -244,7 +258,9 @@ class WDualMineFusionLogic:
         for warning in outcome.warnings:
             self.log(f"Warning: {warning}")
         self.log(outcome.alignment.message)
-        return nodes
+        if outcome.autoDescription:
+            self.log(outcome.autoDescription)
+        return FusionNodes(nodes, outcome.controls, outcome.autoDescription)
 
     def showOutputs(self, nodes: dict, overlay: str = "reliabilityA", opacity: float = display.DEFAULT_OPACITY) -> None:
         if overlay not in display.OVERLAYS:
@@ -287,14 +303,17 @@ class WDualMineFusionLogic:
         cancelled: Callable[[], bool] | None = None,
         useProcess: bool = False,
         **options,
-    ) -> dict:
+    ) -> FusionNodes:
         """Fuse and write the outputs; returns ``{"fused", "reliabilityA", "reliabilityB", "arbitration", ...}``.
 
         ``options`` are those of ``prepareFusion`` (task, functional, device, batchSize, workingSize,
-        windowSource, computeMetrics) and the controls (detail_strength, reliability_bias, arbitration_bias,
-        base, base_power, curve_strength). ``reliabilityA`` is the functional/CT input's reliability map, ``reliabilityB`` the MRI's; for
-        PET and SPECT there is also ``fusedRGB`` (vtkMRMLVectorVolumeNode) and, unless ``computeMetrics=False``,
-        ``metrics`` (vtkMRMLTableNode). With ``useProcess`` the computation runs in a separate process
+        windowSource, computeMetrics, auto) and the controls (detail_strength, reliability_bias, arbitration_bias,
+        base, base_power, curve_strength, equalise, emphasis). With ``auto=True`` the engine first chooses
+        equalise, base_power, emphasis, curve_strength and detail_strength for this pair (a few seconds); the
+        other controls keep the values given. The result's ``controls`` are the controls used and
+        ``autoDescription`` auto's summary. ``reliabilityA`` is the functional/CT input's share of the fused
+        value, ``reliabilityB`` the MRI's; for PET and SPECT there is also ``fusedRGB`` (vtkMRMLVectorVolumeNode)
+        and, unless ``computeMetrics=False``, ``metrics`` (vtkMRMLTableNode). With ``useProcess`` the computation runs in a separate process
         (``PythonSlicer``, or this Python outside Slicer), as the module's Apply button does.
         """
         job = self.prepareFusion(referenceVolumeNode, secondVolumeNode, **options)
