@@ -1,3 +1,3 @@
 """WDualMine: W-DUALMINE multimodal medical image fusion (engine; no Slicer imports)."""
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"

@@ -7,7 +7,11 @@ import json
 import logging
 import sys
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
+
+import numpy as np
+import SimpleITK as sitk
 
 from . import __version__
 from .controls import BASES, CONTROL_RANGES, FusionControls
@@ -69,23 +73,44 @@ def warn(command: str, message: str) -> None:
     print(f"wdualmine {command}: warning: {message}", file=sys.stderr)
 
 
+# the controls that the per-pair adaptation chooses unless they are given on the command line
+AUTO_CONTROLS = {"detail_strength": "detail", "base_power": "base_power", "curve_strength": "curve_strength", "equalise": "equalise", "emphasis": "emphasis"}
+
+
 def add_controls(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("fusion controls (no retraining needed)")
+    group.add_argument(
+        "--no-auto", dest="auto", action="store_false",
+        help="do not adapt the controls to the pair; use the values given or their defaults "
+        "(by default --detail, --base-power, --curve-strength, --equalise and --emphasis are chosen for each pair "
+        "by scoring a few of its slices against the plain average, unless given)",
+    )
     low, high = CONTROL_RANGES["detail_strength"]
-    group.add_argument("--detail", type=float, default=1.0, help=f"detail strength, {low}..{high}: 0 = the reliability-weighted base only, 1 = trained (default)")
+    group.add_argument("--detail", type=float, default=None, help=f"detail strength, {low}..{high}: 0 = the reliability-weighted base only, 1 = trained (default: auto, else 1)")
     low, high = CONTROL_RANGES["reliability_bias"]
     group.add_argument("--reliability-bias", type=float, default=0.0, help=f"{low}..{high}: > 0 trusts A (CT/PET/SPECT) more, < 0 the MRI")
     low, high = CONTROL_RANGES["arbitration_bias"]
     group.add_argument("--arbitration-bias", type=float, default=0.0, help=f"{low}..{high}: > 0 favours the wavelet expert (edges), < 0 the spatial one")
     group.add_argument("--base", choices=BASES, default="plain", help="what the reliability weights combine: the sources as they are (plain, default) or z-scored")
     low, high = CONTROL_RANGES["base_power"]
-    group.add_argument("--base-power", type=float, default=1.0, help=f"{low}..{high}: power mean of the base; 1 = arithmetic mean (default)")
+    group.add_argument("--base-power", type=float, default=None, help=f"{low}..{high}: power mean of the base; 1 = arithmetic mean (default: auto, else 1)")
     low, high = CONTROL_RANGES["curve_strength"]
-    group.add_argument("--curve-strength", type=float, default=1.0, help=f"{low}..{high}: 0 = plain 50/50 average base, 1 = the learned reliability curve (default)")
+    group.add_argument("--curve-strength", type=float, default=None, help=f"{low}..{high}: 0 = plain 50/50 average base, 1 = the learned reliability curve (default: auto, else 1)")
+    low, high = CONTROL_RANGES["equalise"]
+    group.add_argument("--equalise", type=float, default=None, help=f"{low}..{high}: contrast equalisation of the two inputs before they are combined; 1 = z-scored (default: auto, else 0)")
+    low, high = CONTROL_RANGES["emphasis"]
+    group.add_argument("--emphasis", type=float, default=None, help=f"{low}..{high}: functional emphasis, more weight to A where A is hottest, e.g. a lesion (default: auto, else 0)")
 
 
 def controls_from(args: argparse.Namespace) -> FusionControls:
-    return FusionControls(args.detail, args.reliability_bias, args.arbitration_bias, args.base, args.base_power, args.curve_strength)
+    defaults = FusionControls()
+    given = {name: getattr(args, option) for name, option in AUTO_CONTROLS.items() if getattr(args, option) is not None}
+    return replace(defaults, reliability_bias=args.reliability_bias, arbitration_bias=args.arbitration_bias, base=args.base, **given)
+
+
+def fixed_controls(args: argparse.Namespace) -> tuple[str, ...]:
+    """The adaptable controls the user set on the command line: the adaptation leaves them alone."""
+    return tuple(name for name, option in AUTO_CONTROLS.items() if getattr(args, option) is not None)
 
 
 def command_fuse(args: argparse.Namespace) -> int:
@@ -102,6 +127,8 @@ def command_fuse(args: argparse.Namespace) -> int:
     options = FuseOptions(
         task=task,
         controls=controls_from(args),
+        auto=args.auto,
+        auto_fixed=fixed_controls(args),
         maps=args.maps,
         window_a=Window.parse(args.window_a) if args.window_a else None,
         window_b=Window.parse(args.window_b) if args.window_b else None,
@@ -145,11 +172,72 @@ def command_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def command_eval_volumes(args: argparse.Namespace) -> int:
+    from .inference import Fuser
+    from .pipeline import fuse_volume
+    from .volume.window import Window
+    from .volume_evaluation import (
+        format_summaries, read_case, read_manifest, reference_methods, score_case, summaries_as_dicts, summarise,
+    )
+
+    if args.manifest:
+        rows = read_manifest(args.manifest)
+    elif args.a and args.b:
+        rows = [{"case": Path(args.a).name, "task": args.task, "a": args.a, "b": args.b, "lesion": args.lesion}]
+    else:
+        raise InputError("give A and B (and --task), or --manifest CASES.csv")
+    window_a = Window.parse(args.window_a) if args.window_a else None
+    window_b = Window.parse(args.window_b) if args.window_b else None
+    fusers: dict[str, Fuser] = {}
+    controls, fixed = controls_from(args), fixed_controls(args)
+    chosen = {}
+
+    def network(case):
+        fuser = fusers.setdefault(case.task, Fuser.for_task(case.task, device=args.device))
+        pair = case_pair(case)
+        result = fuse_volume(fuser, None, None, controls, pair=pair, auto=args.auto, auto_fixed=fixed)
+        if result.auto is not None:
+            chosen[case.name] = result.auto.describe()
+        return sitk.GetArrayFromImage(result.fused)
+
+    scores = []
+    with progress_bar("cases", unit="case") as done:
+        for index, row in enumerate(rows):
+            task = row["task"].lower()
+            if task not in ("ct", "pet", "spect"):
+                raise InputError(f"case {row['case']}: task {row['task']!r} is not ct, pet or spect")
+            case = read_case(row["case"], task, row["a"], row["b"], row.get("lesion") or None, window_a, window_b)
+            scores += score_case(case, {args.name: network, **reference_methods()})
+            done(index + 1, len(rows))
+    summaries = summarise(scores)
+    if args.json:
+        print(json.dumps({"summaries": summaries_as_dicts(summaries), "auto": chosen}, indent=2))
+    else:
+        print(format_summaries(summaries))
+        for name, text in chosen.items():
+            print(f"{name}: {text}")
+    return 0
+
+
+def case_pair(case):
+    """An evaluation case as the pipeline's aligned pair (already on one grid and windowed to [0, 1])."""
+    from .pipeline import AlignedPair
+    from .volume.window import Window
+
+    images = []
+    for array in (case.a, case.b):
+        image = sitk.GetImageFromArray(array.astype(np.float32))
+        image.CopyInformation(case.grid)
+        images.append(image)
+    views = tuple(sitk.GetArrayViewFromImage(image) for image in images)
+    return AlignedPair(case.grid, views[0], views[1], Window(0.0, 1.0), Window(0.0, 1.0), [], tuple(images))
+
+
 def command_demo(args: argparse.Namespace) -> int:
     from .demo import DEMO_METRICS, run_demo
 
     with progress_bar("fusing the sample") as update:
-        report = run_demo(args.output, args.device, controls_from(args), update)
+        report = run_demo(args.output, args.device, controls_from(args), update, args.auto, fixed_controls(args))
     for warning in report["warnings"]:
         warn("demo", warning)
     print(f"fused the bundled PET + MRI sample on {report['device']}; wrote:")
@@ -159,6 +247,10 @@ def command_demo(args: argparse.Namespace) -> int:
     print("method       " + "".join(f"{m:>8}" for m in DEMO_METRICS))
     for method, values in report["metrics"].items():
         print(f"{method:<13}" + "".join(f"{values[m]:8.3f}" for m in DEMO_METRICS))
+    contrast = report["lesion_contrast"]
+    print("\nhot lesion contrast against a 10 mm shell ((lesion - shell) / shell): " + ", ".join(f"{k} {v:+.3f}" for k, v in contrast.items()))
+    if report["auto"]:
+        print(report["auto"])
     return 0
 
 
@@ -332,6 +424,24 @@ def build_parser() -> argparse.ArgumentParser:
     evaluation.add_argument("--no-stretch", action="store_true", help="score fused images as they are (default: min-max stretch, as R1)")
     evaluation.add_argument("--json", action="store_true", help="print JSON instead of a table")
     evaluation.set_defaults(handler=command_eval)
+
+    volumes = commands.add_parser(
+        "eval-volumes",
+        help="R1 metrics of 3-D fusions per axial slice (mean over slices, then cases) next to the plain average and the max rule, "
+        "and a lesion's contrast where a mask is given",
+    )
+    volumes.add_argument("a", nargs="?", help="CT/PET/SPECT volume of one case (or use --manifest)")
+    volumes.add_argument("b", nargs="?", help="the MRI of that case; fusions and scores are on its grid")
+    volumes.add_argument("--task", default="pet", help="ct, pet or spect, for a single case")
+    volumes.add_argument("--lesion", help="a lesion mask of that case (any grid; resampled onto the MRI's)")
+    volumes.add_argument("--manifest", help="CSV with columns case,task,a,b[,lesion] (paths relative to the CSV)")
+    volumes.add_argument("--window-a", help="window of A as WIDTH/LEVEL or LOW:HIGH (default: 0.5-99.5 percentiles)")
+    volumes.add_argument("--window-b", help="window of B, as --window-a")
+    volumes.add_argument("--device", default="auto")
+    volumes.add_argument("--name", default="W-DUALMINE", help="row name of the fusion")
+    volumes.add_argument("--json", action="store_true", help="print JSON (with per-case rows) instead of a table")
+    add_controls(volumes)
+    volumes.set_defaults(handler=command_eval_volumes)
 
     demo = commands.add_parser("demo", help="fuse the bundled PET + MRI sample into ./demo-output")
     demo.add_argument("-o", "--output", default="demo-output", help="output folder (default: demo-output)")

@@ -28,6 +28,7 @@ HELP_BY_NAME = {
 EXAMPLES = {
     "fuse": "wdualmine fuse PET-MRI/PET/case1.nii.gz PET-MRI/MRI/case1.nii.gz -o fused/case1.nii.gz --maps",
     "eval": "wdualmine eval aanlib/ fused/ --tasks pet --json",
+    "eval-volumes": "wdualmine eval-volumes --manifest cases.csv --json",
     "demo": "wdualmine demo -o demo-output --device cpu",
     "bench": "wdualmine bench --device cpu --threads 2 --no-volume",
     "gpu-check": "wdualmine gpu-check --device cuda:0",

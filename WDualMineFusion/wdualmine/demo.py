@@ -17,6 +17,7 @@ from .inference import Fuser
 from .metrics import METRIC_NAMES, compute_all, r1_stretch
 from .montage import DIVERGING, GREY, HEAT, apply_colour_map, orient_lps, orthogonal_slices, save_montage
 from .pipeline import fuse_volume
+from .volume_evaluation import lesion_contrast, lesion_shell
 
 DEMO_METRICS = METRIC_NAMES  # the eleven R1 metrics, in the evaluator's order
 
@@ -43,6 +44,8 @@ def run_demo(
     device: str = "auto",
     controls: FusionControls = FusionControls(),
     progress: Callable[[int, int], None] | None = None,
+    auto: bool = True,
+    auto_fixed: tuple[str, ...] = (),
 ) -> dict:
     """Fuse PET (A) with MRI (B) on the MRI's 2 mm grid; returns the paths written and the metrics."""
     output = Path(output)
@@ -51,7 +54,7 @@ def run_demo(
     pet, mri = sitk.ReadImage(str(paths["PET"])), sitk.ReadImage(str(paths["MRI"]))
     fuser = Fuser.for_task("pet", device=device)
     names = ("sample PET", "sample MRI")
-    result = fuse_volume(fuser, pet, mri, controls, maps=True, names=names, reference="b", progress=progress)
+    result = fuse_volume(fuser, pet, mri, controls, maps=True, names=names, reference="b", progress=progress, auto=auto, auto_fixed=auto_fixed)
 
     # the same windows and grid as the fusion used, for the pictures and the metrics
     pair = result.aligned
@@ -98,4 +101,25 @@ def run_demo(
         for method, values in metrics.items():
             writer.writerow([method, values["slices"], *(f"{values[m]:.4f}" for m in DEMO_METRICS)])
     partial.replace(table)
-    return {"files": [*written, montage, table], "metrics": metrics, "warnings": result.warnings, "device": str(fuser.device)}
+    return {
+        "files": [*written, montage, table],
+        "metrics": metrics,
+        "lesion_contrast": sample_lesion_contrast(mri, a, b, fused),
+        "controls": result.controls.as_dict(),
+        "auto": result.auto.describe() if result.auto is not None else None,
+        "warnings": result.warnings,
+        "device": str(fuser.device),
+    }
+
+
+def sample_lesion_contrast(grid: sitk.Image, a: np.ndarray, b: np.ndarray, fused: np.ndarray) -> dict[str, float]:
+    """The sample's hot lesion against a 10 mm shell, in the fused volume, the plain average and the PET alone."""
+    points = np.stack(np.meshgrid(*[np.arange(n) for n in fused.shape], indexing="ij"), axis=-1)
+    index_xyz = points[..., ::-1].reshape(-1, 3).astype(float)
+    origin, spacing = np.array(grid.GetOrigin()), np.array(grid.GetSpacing())
+    direction = np.array(grid.GetDirection()).reshape(3, 3)
+    physical = origin + (index_xyz * spacing) @ direction.T
+    distance = np.linalg.norm(physical - np.array(sample_data.LESION_CENTER_LPS_MM), axis=1).reshape(fused.shape)
+    lesion = distance <= sample_data.LESION_RADIUS_MM
+    shell = lesion_shell(lesion, grid)
+    return {name: lesion_contrast(volume, lesion, shell) for name, volume in (("W-DUALMINE", fused), ("average", 0.5 * (a + b)), ("PET alone", a))}

@@ -30,6 +30,8 @@ MAP_SUFFIXES = {"reliability_a": "_reliability_a", "reliability_b": "_reliabilit
 class FuseOptions:
     task: str
     controls: FusionControls = FusionControls()
+    auto: bool = False  # adapt the controls to each pair first (see auto_controls)
+    auto_fixed: tuple[str, ...] = ()  # controls the adaptation must leave as given
     maps: bool = False
     window_a: Window | None = None
     window_b: Window | None = None
@@ -172,15 +174,19 @@ def fuse_file_pair(
     check_value_range(b, b_path)
     names = (str(a_path), str(b_path))
     if a.GetDimension() == 2 and b.GetDimension() == 2:
-        result = fuse_2d(fuser, a, b, options.controls, options.maps, names, options.window_a, options.window_b)
+        result = fuse_2d(
+            fuser, a, b, options.controls, options.maps, names, options.window_a, options.window_b, options.auto, options.auto_fixed
+        )
     else:
         result = fuse_volume(
             fuser, a, b, options.controls, options.maps, names, options.window_a, options.window_b,
             options.axis, options.working_size, options.reference, progress,
+            auto=options.auto, auto_fixed=options.auto_fixed,
         )
     images = output_paths(out_path, result)
     write_all(images, protect=input_files(a_path) | input_files(b_path))
-    return list(images), notes_a + notes_b + result.warnings
+    chosen = [result.auto.describe()] if result.auto is not None else []
+    return list(images), notes_a + notes_b + result.warnings + chosen
 
 
 def plan_outputs(a: Path, b: Path, out: Path) -> list[tuple[Path, Path, Path]]:

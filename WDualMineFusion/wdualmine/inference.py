@@ -12,7 +12,7 @@ import torch
 from .controls import FusionControls
 from .device import describe_device, is_out_of_memory, resolve_device
 from .network import SIZE_MULTIPLE, EncodedPair, WDualMineNet
-from .network.residual import compose_output, foreground_mask
+from .network.residual import compose_output, foreground_mask, needs_rolloff
 from .weights import load_model, load_shipped_model
 
 log = logging.getLogger(__name__)
@@ -153,7 +153,7 @@ class Fuser:
         r = torch.zeros_like(base) if residual is None else torch.from_numpy(np.ascontiguousarray(residual, dtype=np.float32)).unsqueeze(1).to(self.device)
         if not self.model.config.residual_to_average:
             raise ValueError("this model has no residual-to-average head; fuse at the working size instead")
-        fused = compose_output(base, r * foreground, foreground, controls.detail_strength)
+        fused = compose_output(base, r * foreground, foreground, controls.detail_strength, needs_rolloff(controls))
         return fused[:, 0].float().cpu().numpy(), share[:, 0].float().cpu().numpy()
 
     def run_batch(

@@ -8,12 +8,13 @@ from typing import Callable
 import numpy as np
 import SimpleITK as sitk
 
-from .auto_controls import AutoChoice, choose_controls, sample_indices
+from .auto_controls import AutoChoice, choose_controls, choose_for_fuser, sample_indices
 from .colour import recolour
 from .controls import FusionControls
 from .errors import InputError
 from .inference import MAP_NAMES, Cancelled, EncodedBatch, Fuser, SliceResult
 from .io.images import grey_array, is_rgb
+from .network import SIZE_MULTIPLE
 from .network.reliability import HOT_PERCENTILES
 from .network.residual import BACKGROUND_LEVEL
 from .volume.geometry import check_overlap, resample_onto, same_grid, slice_axis
@@ -79,8 +80,13 @@ def fuse_2d(
     names: tuple[str, str] = ("A", "B"),
     window_a: Window | None = None,
     window_b: Window | None = None,
+    auto: bool = False,
+    auto_fixed: tuple[str, ...] = (),
 ) -> FusionResult:
-    """Fuse two registered 2-D images of one size; RGB A is fused on luma and recoloured."""
+    """Fuse two registered 2-D images of one size; RGB A is fused on luma and recoloured.
+
+    ``auto`` adapts the controls to this image pair first (``auto_controls``).
+    """
     validate_pair(a, b, names)
     notes_before = len(fuser.notes)
     if a.GetSize() != b.GetSize():
@@ -93,11 +99,18 @@ def fuse_2d(
     a_native, b_native = sitk.GetArrayViewFromImage(a), sitk.GetArrayViewFromImage(b)
     window_a = window_a or (Window(0.0, 255.0) if a_native.dtype == np.uint8 else default_window(grey_a))
     window_b = window_b or (Window(0.0, 255.0) if b_native.dtype == np.uint8 else default_window(grey_b))
-    result = fuser.fuse(window_a.apply(grey_a)[None], window_b.apply(grey_b)[None], controls, maps=maps)
+    windowed_a, windowed_b = window_a.apply(grey_a)[None], window_b.apply(grey_b)[None]
+    choice = None
+    if auto:
+        padded_a, padded_b = pad_slices(windowed_a), pad_slices(windowed_b)
+        hot = np.percentile(windowed_a[windowed_a > BACKGROUND_LEVEL], HOT_PERCENTILES[0]) if (windowed_a > BACKGROUND_LEVEL).any() else 1.0
+        choice = choose_for_fuser(fuser, padded_a, padded_b, float(hot), controls, auto_fixed)
+        controls = choice.controls
+    result = fuser.fuse(windowed_a, windowed_b, controls, maps=maps)
 
     fused = result.fused[0]
     fused_8bit = np.round(np.clip(fused, 0, 1) * 255).astype(np.uint8)
-    out = FusionResult(fused=_like(fused_8bit, a), warnings=warnings + fuser.notes[notes_before:])
+    out = FusionResult(fused=_like(fused_8bit, a), warnings=warnings + fuser.notes[notes_before:], controls=controls, auto=choice)
     if is_rgb(a):
         rgb = np.asarray(sitk.GetArrayViewFromImage(a)[..., :3], dtype=np.float64)
         if window_a.low != 0.0 or window_a.high != 255.0:
@@ -107,6 +120,12 @@ def fuse_2d(
     if maps:
         out.maps = {name: _like(result.maps[name][0], a) for name in MAP_NAMES}
     return out
+
+
+def pad_slices(stack: np.ndarray) -> np.ndarray:
+    """Zero-pad N x H x W slices to the network's size multiple (zero is background)."""
+    height, width = stack.shape[-2:]
+    return np.pad(stack, ((0, 0), (0, (-height) % SIZE_MULTIPLE), (0, (-width) % SIZE_MULTIPLE)))
 
 
 def _like(array: np.ndarray, reference: sitk.Image, vector: bool = False) -> sitk.Image:
@@ -213,10 +232,17 @@ class SlabInputs:
     native_b: np.ndarray | None = None
 
 
+def quantise(values: np.ndarray) -> np.ndarray:
+    """Windowed values in [0, 1] rounded to the 256 levels of an 8-bit image (float32)."""
+    return (np.round(values * 255.0) / np.float32(255.0)).astype(np.float32, copy=False)
+
+
 def slab_inputs(pair: AlignedPair, plan: SlicePlan, index: slice) -> SlabInputs:
     """Slices ``index`` along the plan's axis, windowed to [0, 1] and resized for the network."""
-    slab_a = pair.window_a.apply(np.moveaxis(pair.a, plan.along, 0)[index])
-    slab_b = pair.window_b.apply(np.moveaxis(pair.b, plan.along, 0)[index])
+    # quantised to 256 levels, as the 8-bit images the network was trained on: the fused slice is then a
+    # function of the two displayed grey levels, which the evaluation's grey-level MI counts exactly
+    slab_a = quantise(pair.window_a.apply(np.moveaxis(pair.a, plan.along, 0)[index]))
+    slab_b = quantise(pair.window_b.apply(np.moveaxis(pair.b, plan.along, 0)[index]))
     foreground = (slab_a > BACKGROUND_LEVEL) | (slab_b > BACKGROUND_LEVEL)
     return SlabInputs(resize_stack(slab_a, plan.net_shape), resize_stack(slab_b, plan.net_shape), foreground, slab_a, slab_b)
 

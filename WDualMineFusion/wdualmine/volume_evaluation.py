@@ -148,7 +148,7 @@ def read_case(
     window_b=None,
 ) -> VolumeCase:
     """Read a pair, put A on B's (the MRI's) grid and window both (percentiles unless windows are given)."""
-    from .pipeline import align_volumes  # the fusion's own alignment and windows, so the scores see what it saw
+    from .pipeline import align_volumes, quantise  # the fusion's own alignment and windows, so the scores see what it saw
 
     image_a, image_b = sitk.ReadImage(str(path_a)), sitk.ReadImage(str(path_b))
     pair = align_volumes(image_a, image_b, (str(path_a), str(path_b)), "b", window_a, window_b)
@@ -157,7 +157,8 @@ def read_case(
         mask = sitk.ReadImage(str(lesion_path))
         mask = resample_onto(sitk.Cast(mask > 0, sitk.sitkFloat32), pair.grid) if not _same_geometry(mask, pair.grid) else sitk.Cast(mask > 0, sitk.sitkFloat32)
         lesion = sitk.GetArrayFromImage(mask) > 0.5
-    return VolumeCase(name, task, pair.window_a.apply(pair.a), pair.window_b.apply(pair.b), pair.grid, lesion)
+    # scored as 8-bit volumes, the way the protocol windows them (and the fusion quantises its inputs)
+    return VolumeCase(name, task, quantise(pair.window_a.apply(pair.a)), quantise(pair.window_b.apply(pair.b)), pair.grid, lesion)
 
 
 def _same_geometry(x: sitk.Image, y: sitk.Image) -> bool:

@@ -11,7 +11,7 @@ from ..controls import FusionControls
 from .arbitration import SoftGradientArbiter
 from .encoder import SiameseEncoder
 from .reliability import ReliabilityCurve, hot_levels, weight_at_scale, weighted_fusion
-from .residual import ResidualToAverage, foreground_mask, fusion_terms
+from .residual import ResidualToAverage, foreground_mask, fusion_terms, needs_rolloff
 from .spatial_expert import SpatialExpert
 from .wavelet_expert import WaveletExpert
 
@@ -161,7 +161,9 @@ class WDualMineNet(nn.Module):
         else:
             gate = self.arbiter(encoded.gradients, controls.arbitration_bias)
         if config.residual_to_average:
-            fused, residual = self.output(base, gate * wavelet + (1 - gate) * spatial, encoded.foreground, controls.detail_strength)
+            fused, residual = self.output(
+                base, gate * wavelet + (1 - gate) * spatial, encoded.foreground, controls.detail_strength, needs_rolloff(controls)
+            )
         else:  # ablation: the experts' images are the output, no base average
             direct = gate * (wavelet + base) + (1 - gate) * torch.sigmoid(spatial)
             fused = direct.clamp(0.0, 1.0) * encoded.foreground

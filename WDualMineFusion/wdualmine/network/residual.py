@@ -111,15 +111,30 @@ class ResidualToAverage(nn.Module):
         self.bound = bound
 
     def forward(
-        self, base: torch.Tensor, raw_residual: torch.Tensor, foreground: torch.Tensor, strength: float = 1.0
+        self, base: torch.Tensor, raw_residual: torch.Tensor, foreground: torch.Tensor, strength: float = 1.0, rolloff: bool = True
     ) -> tuple[torch.Tensor, torch.Tensor]:
         residual = self.bound * torch.tanh(raw_residual) * foreground
-        return compose_output(base, residual, foreground, strength), residual
+        return compose_output(base, residual, foreground, strength, rolloff), residual
 
 
-def compose_output(base: torch.Tensor, residual: torch.Tensor, foreground: torch.Tensor, strength: float = 1.0) -> torch.Tensor:
+def compose_output(
+    base: torch.Tensor, residual: torch.Tensor, foreground: torch.Tensor, strength: float = 1.0, rolloff: bool = True
+) -> torch.Tensor:
     """The fused image from a base and a bounded residual: clamped at 0, rolled off above the knee, 0 off the anatomy."""
-    return highlight_rolloff((base + strength * residual).clamp_min(0.0)) * foreground
+    fused = (base + strength * residual).clamp_min(0.0)
+    return (highlight_rolloff(fused) if rolloff else fused) * foreground
+
+
+def needs_rolloff(controls) -> bool:
+    """False where the output cannot pass 1: no residual, no learned gain, no contrast equalisation.
+
+    A weighted power mean of two values in [0, 1] stays in [0, 1], so there the
+    fused image is left exactly as the base (e.g. the plain average, whose hot
+    lesion the shoulder would otherwise compress).
+    """
+    return not (
+        controls.detail_strength == 0 and controls.curve_strength == 0 and controls.equalise == 0 and controls.base == "plain"
+    )
 
 
 def foreground_mask(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import math
-import warnings
 
 import torch
 from torch import nn
 
-with warnings.catch_warnings():
-    # pytorch_wavelets imports pkg_resources, which newer setuptools warn about
-    warnings.simplefilter("ignore", UserWarning)
-    from pytorch_wavelets import DWTForward, DWTInverse
-
+from ..wavelets_import import import_pytorch_wavelets
 from .blocks import ConvAct
+
+# pytorch_wavelets imports pkg_resources, which setuptools 81+ no longer ships: a stand-in provides it
+_wavelets = import_pytorch_wavelets()
+DWTForward, DWTInverse = _wavelets.DWTForward, _wavelets.DWTInverse
 
 
 class WaveletExpert(nn.Module):

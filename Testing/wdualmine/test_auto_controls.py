@@ -1,0 +1,74 @@
+import numpy as np
+import pytest
+import SimpleITK as sitk
+
+from wdualmine.auto_controls import CUSHIONS, PairScorer, choose_controls, sample_indices
+from wdualmine.controls import FusionControls
+from wdualmine.pipeline import fuse_volume
+
+
+def slices(phantom, n=3, size=(72, 80)):
+    a = phantom((n, *size), seed=1, functional=True)
+    b = phantom((n, *size), seed=2)
+    return np.round(a / a.max() * 255) / 255, np.round(b / b.max() * 255) / 255
+
+
+def test_the_plain_average_scores_zero_margins(phantom):
+    a, b = slices(phantom)
+    scorer = PairScorer(a, b, hot_level=0.9)
+    margins = scorer.margins(0.5 * (a + b))
+    assert all(abs(v) < 1e-9 for v in margins.values())
+
+
+def test_nothing_better_than_the_average_keeps_the_average(phantom):
+    a, b = slices(phantom)
+    rng = np.random.default_rng(0)
+
+    def noisy_unless_neutral(controls):  # every candidate but the plain average is worse
+        average = 0.5 * (a + b)
+        if controls.equalise == controls.emphasis == controls.curve_strength == controls.detail_strength == 0 and controls.base_power == 1:
+            return average
+        return np.clip(average + rng.normal(0, 0.1, a.shape), 0, 1)
+
+    choice = choose_controls(noisy_unless_neutral, a, b, 0.9, FusionControls(reliability_bias=0.5))
+    c = choice.controls
+    assert (c.equalise, c.base_power, c.emphasis, c.curve_strength, c.detail_strength) == (0, 1, 0, 0, 0)
+    assert c.reliability_bias == 0.5  # never searched
+    assert choice.objective == 0.0 and "plain average" in choice.describe()
+
+
+def test_a_candidate_is_taken_only_when_it_beats_the_average_everywhere_by_the_cushions(phantom, pet_fuser):
+    a, b = slices(phantom)
+    encoded = pet_fuser.encode_batch(a.astype(np.float32), b.astype(np.float32))
+    choice = choose_controls(lambda c: pet_fuser.decode_batch(encoded, c, None, maps=False).fused, a, b, 0.9)
+    assert choice.evaluated > 10
+    if choice.objective > 0:
+        assert all(choice.margins[m] >= CUSHIONS[m] for m in choice.margins)
+    fixed = choose_controls(lambda c: pet_fuser.decode_batch(encoded, c, None, maps=False).fused, a, b, 0.9,
+                            FusionControls(base_power=2.0, detail_strength=0.0), fixed=("base_power", "detail_strength"))
+    assert fixed.controls.base_power == 2.0 and fixed.controls.detail_strength == 0.0
+
+
+def test_sampled_slices_have_anatomy_and_structure_in_both():
+    a = np.zeros((20, 8, 8), np.float32)
+    b = np.zeros((20, 8, 8), np.float32)
+    a[5:15, 2:6, 2:6] = np.linspace(0.2, 0.8, 4)
+    b[3:18, 1:7, 1:7] = np.linspace(0.1, 0.9, 6)
+    picked = sample_indices(a, b, count=4)
+    assert len(picked) == 4 and all(5 <= k < 15 for k in picked)
+
+
+def test_auto_fusion_reports_the_controls_it_used_and_is_reproducible_with_them(phantom, pet_fuser):
+    pet = sitk.GetImageFromArray(phantom((6, 72, 80), seed=1, functional=True))
+    mri = sitk.GetImageFromArray(phantom((6, 72, 80), seed=2))
+    auto = fuse_volume(pet_fuser, pet, mri, auto=True)
+    assert auto.auto is not None and auto.controls == auto.auto.controls
+    again = fuse_volume(pet_fuser, pet, mri, auto.controls)
+    assert np.array_equal(sitk.GetArrayViewFromImage(auto.fused), sitk.GetArrayViewFromImage(again.fused))
+
+
+def test_small_slices_are_fused_with_the_given_controls(phantom, pet_fuser):
+    pet = sitk.GetImageFromArray(phantom((6, 24, 28), seed=1, functional=True))
+    mri = sitk.GetImageFromArray(phantom((6, 24, 28), seed=2))
+    result = fuse_volume(pet_fuser, pet, mri, FusionControls(detail_strength=0.5), auto=True)
+    assert result.controls.detail_strength == 0.5 and "too small" in result.auto.describe()
