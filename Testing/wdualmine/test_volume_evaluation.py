@@ -87,3 +87,17 @@ def test_eval_volumes_command_scores_a_case_with_references(tmp_path, phantom, c
     assert rows["W-DUALMINE"]["CC"] == pytest.approx(rows["average"]["CC"], abs=1e-6)
     assert rows["W-DUALMINE"]["lesion_contrast"] == pytest.approx(rows["average"]["lesion_contrast"], abs=1e-5)
     assert rows["average"]["lesion_contrast"] > 0
+
+
+def test_flat_noise_sees_noise_added_where_the_sources_are_flat():
+    from wdualmine.volume_evaluation import flat_noise
+
+    rng = np.random.default_rng(0)
+    sa = np.zeros((64, 64))
+    sb = np.zeros((64, 64))
+    sa[8:56, 8:56], sb[8:56, 8:56] = 100.0, 150.0
+    sa[20:44, 20:44], sb[30:40, 10:54] = 200.0, 60.0  # some edges, the rest flat
+    clean = (sa + sb) / 2
+    noisy = clean + rng.normal(0, 5, clean.shape) * (clean > 0)
+    assert flat_noise(clean, sa, sb) < 0.5
+    assert flat_noise(noisy, sa, sb) > 3.0

@@ -37,18 +37,24 @@ SEARCH_GRID = {
 }
 # margins are measured in units of how far the max rule lies from the average, but never finer than these
 MARGIN_FLOORS = {"CC": 0.01, "MI": 0.2, "VIF": 0.02, "Qabf": 0.02, "SSIM": 0.02, "hot contrast": 0.05}
-# Joint starting points (equalise, base power, emphasis, detail): more power leans toward the brighter
-# source and costs CC, more equalisation buys it back, so good candidates lie along that ridge; a
-# coordinate search from single steps would stall on it (each step alone loses one metric).
-SEEDS = tuple(
-    (equalise, power, emphasis, detail)
-    for equalise, power in ((0.0, 1.25), (0.25, 1.25), (0.25, 1.5), (0.5, 1.5), (0.5, 2.0), (0.75, 2.0))
-    for emphasis in (0.0, 0.25)
+# The shapes of rule tried along the CC ridge: more base power leans each pixel toward the brighter source
+# (edges of either modality, VIF, Qabf, MI) but costs CC; contrast equalisation buys CC back, so each shape
+# gets the least equalisation that holds CC. The learned v0.2 curve with its experts is one of the shapes.
+RIDGE_SHAPES = tuple(
+    {"base_power": power, "emphasis": emphasis, "detail_strength": detail, "curve_strength": 0.0}
+    for power in (1.0, 1.25, 1.5, 2.0)
+    for emphasis in (0.0, 0.5)
     for detail in (0.0, 0.5)
+) + (
+    {"base_power": 1.0, "emphasis": 0.0, "detail_strength": 0.0, "curve_strength": 1.0},
+    {"base_power": 1.0, "emphasis": 0.0, "detail_strength": 1.0, "curve_strength": 1.0},
 )
-SAMPLE_SLICES = 8
+RIDGE_EXTRA = 0.125
+EQUALISE_BISECTIONS = 5
+NEAR_STEP, NEAR_TRIES = 1.0 / 16.0, 4
+SAMPLE_SLICES = 24  # scored on CC (cheap)
+DETAILED_SLICES = 8  # of those, scored on every metric
 MIN_SIDE = 64  # smaller slices are fused with the given controls
-ROUNDS = 2
 
 
 @dataclass
@@ -60,7 +66,7 @@ class AutoChoice:
     margins: dict[str, float]
     slices: list[int]
     evaluated: int
-    history: list[tuple[dict, float]] = field(default_factory=list, repr=False)
+    history: list[tuple[dict, float, dict]] = field(default_factory=list, repr=False)  # (controls, objective, margins) scored
     skipped: str = ""  # why no search ran (the given controls were used)
 
     def describe(self) -> str:
@@ -102,12 +108,18 @@ def hot_contrast(fused: np.ndarray, hot: np.ndarray, rest: np.ndarray) -> float:
 
 
 class PairScorer:
-    """Scores candidate fusions of a few slices against the plain average and the max rule of the same slices."""
+    """Scores candidate fusions of sampled slices against the plain average and the max rule of the same slices.
 
-    def __init__(self, a: np.ndarray, b: np.ndarray, hot_level: float):
+    CC, cheap to compute, is scored on every sampled slice; the filtering
+    metrics (MI, VIF, Qabf, SSIM) on an evenly spread ``detailed`` subset of them.
+    """
+
+    def __init__(self, a: np.ndarray, b: np.ndarray, hot_level: float, detailed: int = DETAILED_SLICES):
         # slices where a source is constant have no correlation to score; they are left out
         self.sources = [(np.round(a[k] * 255), np.round(b[k] * 255)) for k in range(a.shape[0])]
         self.kept = [k for k, (sa, sb) in enumerate(self.sources) if np.ptp(sa) > 0 and np.ptp(sb) > 0]
+        spread = np.linspace(0, len(self.kept) - 1, min(detailed, len(self.kept))) if self.kept else []
+        self.detailed = sorted({self.kept[int(round(p))] for p in spread})
         foreground = (a > BACKGROUND_LEVEL) | (b > BACKGROUND_LEVEL)
         self.hot = (a >= hot_level) & foreground
         self.rest = foreground & ~self.hot
@@ -117,26 +129,35 @@ class PairScorer:
         self.scale = {m: max(abs(maximum[m] - self.average[m]), MARGIN_FLOORS[m]) for m in AUTO_METRICS}
         self.scale["hot contrast"] = max(abs(alone - self.average["hot contrast"]), MARGIN_FLOORS["hot contrast"])
 
+    def mean_cc(self, fused: np.ndarray) -> float:
+        values = [cc(r1_stretch(fused[k]), *self.sources[k]) for k in self.kept]
+        return float(np.mean(values)) if values else 0.0
+
     def raw_scores(self, fused: np.ndarray) -> dict[str, float]:
-        values = {m: [] for m in AUTO_METRICS}
-        for k in self.kept:
+        values = {m: [] for m in AUTO_METRICS if m != "CC"}
+        for k in self.detailed:
             sa, sb = self.sources[k]
             f = r1_stretch(fused[k])
-            for name, metric in AUTO_METRICS.items():
-                values[name].append(metric(f, sa, sb))
-        scores = {m: float(np.mean(v)) if v else 0.0 for m, v in values.items()}
+            for name in values:
+                values[name].append(AUTO_METRICS[name](f, sa, sb))
+        scores = {"CC": self.mean_cc(fused)} | {m: float(np.mean(v)) if v else 0.0 for m, v in values.items()}
         scores["hot contrast"] = hot_contrast(fused, self.hot, self.rest)
         return scores
+
+    def cc_margin(self, fused: np.ndarray) -> float:
+        """CC's margin alone (cheap: no filtering), for the bisection on the equalisation."""
+        return (self.mean_cc(fused) - self.average["CC"]) / self.scale["CC"]
 
     def margins(self, fused: np.ndarray) -> dict[str, float]:
         scores = self.raw_scores(fused)
         return {m: (scores[m] - self.average[m]) / self.scale[m] for m in scores}
 
 
-# Each metric must beat the average by a cushion (in margin units): a few sampled slices estimate the
-# whole volume's metrics only roughly, and on the bundled sample 4 slices said CC +0.01 while the
-# volume lost 0.001. CC is the metric the average is hardest to beat on, so its cushion is widest.
-CUSHIONS = {"CC": 0.05, "MI": 0.02, "VIF": 0.01, "Qabf": 0.01, "SSIM": 0.01, "hot contrast": 0.0}
+# Each metric must beat the average by a cushion (in margin units): sampled slices estimate the whole
+# volume's metrics only roughly (on the bundled sample 4 slices said CC +0.01 units while the volume lost
+# 0.1). CC, the metric the average is hardest to beat on and the one that costs the others most to
+# raise, is estimated on all sampled slices, so it needs the smallest cushion.
+CUSHIONS = {"CC": 0.02, "MI": 0.02, "VIF": 0.01, "Qabf": 0.01, "SSIM": 0.01, "hot contrast": 0.0}
 
 
 def objective(margins: dict[str, float]) -> float:
@@ -161,54 +182,106 @@ def choose_controls(
     fixed: tuple[str, ...] = (),
     cancelled: Callable[[], bool] | None = None,
 ) -> AutoChoice:
-    """Coordinate search from the plain average over SEARCH_GRID (controls in ``fixed`` keep ``start``'s value).
+    """Search along the CC ridge, then refine (controls in ``fixed`` keep ``start``'s value).
 
     ``fuse_slices(controls)`` fuses the sampled slices ``a``/``b`` (N x H x W,
     windowed to [0, 1]) under the controls and returns the N x H x W result.
+    For each shape of the rule (base power, emphasis, detail, curve) the least
+    contrast equalisation that keeps CC above the average by its cushion is
+    found by bisection (CC is cheap to score); the candidate is then scored on
+    every metric. The best candidate that beats the average on all of them is
+    refined by a coordinate search; if none does, the result is the average.
     """
     if min(a.shape[-2:]) < MIN_SIDE:  # the metrics' windows need room (VIF works on four scales)
         return AutoChoice(start, 0.0, {}, [], 0, skipped=f"slices of {a.shape[-1]}x{a.shape[-2]} pixels are too small to score")
     scorer = PairScorer(a, b, hot_level)
     neutral = {"equalise": 0.0, "base_power": 1.0, "emphasis": 0.0, "curve_strength": 0.0, "detail_strength": 0.0}
-    current = replace(start, **{name: value for name, value in neutral.items() if name not in fixed})
+    start = replace(start, **{name: value for name, value in neutral.items() if name not in fixed})
     seen: dict[tuple, tuple[float, dict]] = {}
+    cc_seen: dict[tuple, float] = {}
+
+    def key_of(controls: FusionControls) -> tuple:
+        return tuple(round(float(getattr(controls, name)), 4) for name in SEARCH_GRID)
+
+    def fused(controls: FusionControls) -> np.ndarray:
+        if cancelled is not None and cancelled():
+            raise Cancelled("fusion cancelled by the user; no output was written")
+        return fuse_slices(controls)
 
     def score(controls: FusionControls) -> float:
-        key = tuple(getattr(controls, name) for name in SEARCH_GRID)
+        key = key_of(controls)
         if key not in seen:
-            if cancelled is not None and cancelled():
-                raise Cancelled("fusion cancelled by the user; no output was written")
-            margins = scorer.margins(fuse_slices(controls))
+            margins = scorer.margins(fused(controls))
             seen[key] = (objective(margins), margins)
+            cc_seen[key] = margins["CC"]
         return seen[key][0]
 
-    score(current)
-    best = 0.0  # the plain average's own objective: a candidate must beat it
-    for equalise, power, emphasis, detail in SEEDS:
-        values = {"equalise": equalise, "base_power": power, "emphasis": emphasis, "detail_strength": detail}
-        candidate = replace(current, **{name: value for name, value in values.items() if name not in fixed})
-        value = score(candidate)
-        if value > best + 1e-9:
-            best, current = value, candidate
-    searched = [name for name in SEARCH_GRID if name not in fixed]
-    for _ in range(ROUNDS):
-        moved = False
-        for name in searched:
-            grid = SEARCH_GRID[name]
-            position = _nearest(grid, getattr(current, name))
+    def cc_margin(controls: FusionControls) -> float:
+        key = key_of(controls)
+        if key not in cc_seen:
+            cc_seen[key] = scorer.cc_margin(fused(controls))
+        return cc_seen[key]
+
+    def least_equalisation(controls: FusionControls, near: float | None = None) -> FusionControls | None:
+        """The smallest equalise (to 1/32) whose CC margin clears the cushion, or None if even 1 does not.
+
+        With ``near`` (the answer for the same rule without the experts' residual,
+        which moves CC little) only a few steps up from there are tried, since
+        each try of a rule with a residual runs the network.
+        """
+        if "equalise" in fixed:
+            return controls
+        if near is not None:
+            for equalise in np.arange(max(0.0, near - NEAR_STEP), 1.0 + 1e-9, NEAR_STEP)[: NEAR_TRIES]:
+                trial = replace(controls, equalise=float(equalise))
+                if cc_margin(trial) >= CUSHIONS["CC"]:
+                    return trial
+            return None
+        if cc_margin(replace(controls, equalise=0.0)) >= CUSHIONS["CC"]:
+            return replace(controls, equalise=0.0)
+        if cc_margin(replace(controls, equalise=1.0)) < CUSHIONS["CC"]:
+            return None
+        lo, hi = 0.0, 1.0
+        for _ in range(EQUALISE_BISECTIONS):
+            mid = 0.5 * (lo + hi)
+            if cc_margin(replace(controls, equalise=mid)) >= CUSHIONS["CC"]:
+                hi = mid
+            else:
+                lo = mid
+        return replace(controls, equalise=hi)
+
+    score(start)
+    best, current = 0.0, start  # the plain average's own objective: a candidate must beat it
+    without_residual: dict[tuple, float] = {}
+    for shape in RIDGE_SHAPES:
+        candidate = replace(start, **{name: value for name, value in shape.items() if name not in fixed})
+        rule = (candidate.base_power, candidate.emphasis, candidate.curve_strength)
+        near = without_residual.get(rule) if candidate.detail_strength else None
+        if candidate.detail_strength and near is None:
+            continue  # no equalisation held CC without the residual either
+        candidate = least_equalisation(candidate, near)
+        if candidate is None:
+            continue
+        if not candidate.detail_strength:
+            without_residual[rule] = candidate.equalise
+        for extra in (0.0, RIDGE_EXTRA):  # a little more equalisation than CC needs can pay elsewhere
+            trial = candidate if not extra or "equalise" in fixed else replace(candidate, equalise=min(1.0, candidate.equalise + extra))
+            value = score(trial)
+            if value > best + 1e-9:
+                best, current = value, trial
+    if best > 0:  # refine the winner one control at a time, re-balancing CC with the equalisation
+        for name in [n for n in ("base_power", "emphasis", "detail_strength") if n not in fixed]:
             for step in (-1, 1):
-                while 0 <= position + step < len(grid):
-                    candidate = replace(current, **{name: grid[position + step]})
-                    value = score(candidate)
-                    if value <= best + 1e-9:
-                        break
-                    best, current, position, moved = value, candidate, position + step, True
-        if not moved:
-            break
-    key = tuple(getattr(current, name) for name in SEARCH_GRID)
-    best = seen[key][0] if best > 0 else 0.0
-    history = [(dict(zip(SEARCH_GRID, k)), v[0]) for k, v in seen.items()]
-    return AutoChoice(current, best, seen[key][1], [], len(seen), history)
+                values = SEARCH_GRID[name]
+                position = _nearest(values, getattr(current, name)) + step
+                if not 0 <= position < len(values):
+                    continue
+                trial = least_equalisation(replace(current, **{name: values[position]}), current.equalise)
+                if trial is not None and score(trial) > best + 1e-9:
+                    best, current = seen[key_of(trial)][0], trial
+    key = key_of(current)
+    history = [(dict(zip(SEARCH_GRID, k)), v[0], v[1]) for k, v in seen.items()]
+    return AutoChoice(current, best if best > 0 else 0.0, seen[key][1], [], len(seen) + len(cc_seen), history)
 
 
 def _nearest(grid: tuple[float, ...], value: float) -> int:

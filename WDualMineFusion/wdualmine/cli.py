@@ -146,9 +146,12 @@ def command_fuse(args: argparse.Namespace) -> int:
     with progress_bar("pairs", unit="pair", enabled=len(plan) > 1) as pairs_done:
         for index, (pa, pb, po) in enumerate(plan):
             with progress_bar(pa.name, enabled=len(plan) == 1) as slices_done:
-                written, warnings = fuse_file_pair(fuser, pa, pb, po, options, slices_done)
+                report: list[str] = []
+                written, warnings = fuse_file_pair(fuser, pa, pb, po, options, slices_done, report)
             for warning in warnings:
                 warn("fuse", warning)
+            for line in report:  # what auto chose: said always, like the guessed task
+                print(f"wdualmine fuse: {line}" + (f" [{pa.name}]" if len(plan) > 1 else ""), file=sys.stderr)
             written_total += len(written)
             if len(plan) == 1:
                 for path in written:

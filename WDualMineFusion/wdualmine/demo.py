@@ -15,6 +15,7 @@ from .evaluation import REFERENCE_FUSIONS
 from .files import write_all
 from .inference import Fuser
 from .metrics import METRIC_NAMES, compute_all, r1_stretch
+from .colour import recolour
 from .montage import DIVERGING, GREY, HEAT, apply_colour_map, orient_lps, orthogonal_slices, save_montage
 from .pipeline import fuse_volume
 from .volume_evaluation import lesion_contrast, lesion_shell
@@ -74,23 +75,25 @@ def run_demo(
     centre = (lesion[2], lesion[1], lesion[0])
     spacing = mri.GetSpacing()[::-1]
     foreground = (a > 0) | (b > 0)  # maps are shown only where there is anatomy
+    # the fused luma in the PET's colours, as the Slicer module's RGB output shows it
+    fused_colour = np.clip(recolour(fused * 255.0, apply_colour_map(a, HEAT).astype(np.float64)), 0, 255) / 255.0
     columns = [
         ("MRI (B)", b, GREY, None),
         ("PET (A)", a, HEAT, None),
         ("fused", fused, GREY, None),
-        ("reliability: PET (red) / MRI (blue)", maps["reliability_a"], DIVERGING, foreground),
-        ("arbitration: wavelet (bright) / spatial", maps["arbitration"], HEAT, foreground),
+        ("fused, PET colours", fused_colour, None, None),
+        ("reliability: PET share of fused", maps["reliability_a"], DIVERGING, foreground),
+        # at detail 0 the experts' residual is off, so the gate shapes nothing: the title says so
+        ("arbitration: wavelet / spatial" + (" (unused: detail 0)" if result.controls.detail_strength == 0 else ""), maps["arbitration"], HEAT, foreground),
     ]
     panels = [[None] * len(columns) for _ in range(3)]
     for c, (_, volume, stops, mask) in enumerate(columns):
-        oriented, oriented_centre = orient_lps(volume, mri.GetDirection(), centre)
-        planes = orthogonal_slices(oriented, oriented_centre, spacing)
-        masks = orthogonal_slices(orient_lps(mask, mri.GetDirection(), centre)[0], oriented_centre, spacing) if mask is not None else [None] * 3
-        for r, (plane, plane_mask) in enumerate(zip(planes, masks)):
-            colours = apply_colour_map(plane, stops)
+        for r, (plane, plane_mask) in enumerate(zip(montage_planes(volume, mri, centre, spacing), montage_planes(mask, mri, centre, spacing))):
+            colours = apply_colour_map(plane, stops) if stops is not None else np.round(plane * 255).astype(np.uint8)
             panels[r][c] = colours if plane_mask is None else colours * plane_mask[..., None].astype(np.uint8)
     montage = output / "montage.png"
-    save_montage(panels, [column[0] for column in columns], montage, ["axial", "coronal", "sagittal"])
+    bars = [None, (HEAT, "0", "1"), None, None, (DIVERGING, "MRI 0", "1 PET"), (HEAT, "spatial 0", "1 wavelet")]
+    save_montage(panels, [column[0] for column in columns], montage, ["axial", "coronal", "sagittal"], bars)
 
     metrics = slice_metrics(a, b, fused)
     table = output / "metrics.csv"
@@ -110,6 +113,17 @@ def run_demo(
         "warnings": result.warnings,
         "device": str(fuser.device),
     }
+
+
+def montage_planes(volume: np.ndarray | None, grid: sitk.Image, centre: tuple[int, int, int], spacing) -> list:
+    """Axial, coronal and sagittal planes through ``centre`` in radiological orientation (a k, j, i[, rgb] volume)."""
+    if volume is None:
+        return [None] * 3
+    if volume.ndim == 4:  # colour: each channel alone
+        channels = [montage_planes(volume[..., c], grid, centre, spacing) for c in range(volume.shape[-1])]
+        return [np.stack([channel[r] for channel in channels], axis=-1) for r in range(3)]
+    oriented, oriented_centre = orient_lps(volume, grid.GetDirection(), centre)
+    return orthogonal_slices(oriented, oriented_centre, spacing)
 
 
 def sample_lesion_contrast(grid: sitk.Image, a: np.ndarray, b: np.ndarray, fused: np.ndarray) -> dict[str, float]:

@@ -166,8 +166,12 @@ def fuse_file_pair(
     out_path: Path,
     options: FuseOptions,
     progress: Callable[[int, int], None] | None = None,
+    report: list[str] | None = None,
 ) -> tuple[list[Path], list[str]]:
-    """Fuse one pair of files into ``out_path`` (plus maps); returns the written paths and warnings."""
+    """Fuse one pair of files into ``out_path`` (plus maps); returns the written paths and warnings.
+
+    What auto chose for the pair, if it ran, is appended to ``report``.
+    """
     check_pair_plan(a_path, b_path, out_path, options.maps, options.series)
     (a, notes_a), (b, notes_b) = read_input(a_path, options.series), read_input(b_path, options.series)
     check_value_range(a, a_path)
@@ -185,8 +189,9 @@ def fuse_file_pair(
         )
     images = output_paths(out_path, result)
     write_all(images, protect=input_files(a_path) | input_files(b_path))
-    chosen = [result.auto.describe()] if result.auto is not None else []
-    return list(images), notes_a + notes_b + result.warnings + chosen
+    if result.auto is not None and report is not None:
+        report.append(result.auto.describe())
+    return list(images), notes_a + notes_b + result.warnings
 
 
 def plan_outputs(a: Path, b: Path, out: Path) -> list[tuple[Path, Path, Path]]:

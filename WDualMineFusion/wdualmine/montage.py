@@ -58,14 +58,24 @@ def _square_pixels(plane: np.ndarray, sy: float, sx: float, scale: float = 2.0) 
     return plane[rows][:, cols]
 
 
-def save_montage(panels: list[list[np.ndarray]], titles: list[str], path: Path, row_titles: list[str] | None = None) -> None:
-    """Grid of RGB panels (rows x columns) with column titles, saved as PNG (Pillow)."""
+def save_montage(
+    panels: list[list[np.ndarray]],
+    titles: list[str],
+    path: Path,
+    row_titles: list[str] | None = None,
+    bars: list[tuple | None] | None = None,
+) -> None:
+    """Grid of RGB panels (rows x columns) with column titles, saved as PNG (Pillow).
+
+    ``bars`` gives, per column, (colour stops, label at 0, label at 1) for a
+    colour bar under it, or None for no bar.
+    """
     from PIL import Image, ImageDraw
 
-    gap, header = 6, 22
+    gap, header, bar_height = 6, 22, (34 if bars and any(bars) else 0)
     widths = [max(row[c].shape[1] for row in panels) for c in range(len(titles))]
     heights = [max(p.shape[0] for p in row) for row in panels]
-    canvas = np.zeros((header + sum(heights) + gap * len(panels), sum(widths) + gap * (len(widths) + 1), 3), np.uint8)
+    canvas = np.zeros((header + sum(heights) + gap * len(panels) + bar_height, sum(widths) + gap * (len(widths) + 1), 3), np.uint8)
     y = header
     for row, height in zip(panels, heights):
         x = gap
@@ -73,8 +83,24 @@ def save_montage(panels: list[list[np.ndarray]], titles: list[str], path: Path, 
             canvas[y : y + panel.shape[0], x : x + panel.shape[1]] = panel
             x += width + gap
         y += height + gap
+    bar_top = y
+    if bar_height:
+        x = gap
+        for bar, width in zip(bars, widths):
+            if bar is not None:
+                ramp = apply_colour_map(np.tile(np.linspace(0.0, 1.0, width - 8), (10, 1)), bar[0])
+                canvas[bar_top : bar_top + 10, x + 4 : x + width - 4] = ramp
+            x += width + gap
     image = Image.fromarray(canvas)
     draw = ImageDraw.Draw(image)
+    if bar_height:
+        x = gap
+        for bar, width in zip(bars, widths):
+            if bar is not None:
+                draw.text((x + 4, bar_top + 12), bar[1], fill=(200, 200, 200))
+                right = bar[2]
+                draw.text((x + width - 4 - 6 * len(right), bar_top + 12), right, fill=(200, 200, 200))
+            x += width + gap
     x = gap
     for title, width in zip(titles, widths):
         draw.text((x + 2, 4), title, fill=(255, 255, 255))

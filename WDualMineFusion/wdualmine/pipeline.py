@@ -274,6 +274,9 @@ def decode_slab(
     the edges of the sources.
     """
     native = plan.net_shape != plan.plane_shape and inputs.native_a is not None and fuser.model.config.residual_to_average
+    if native and not maps and controls.detail_strength == 0:  # the experts' residual would be scaled to 0
+        fused, _ = fuser.compose(inputs.native_a, inputs.native_b, None, controls, plan.scales)
+        return SliceResult(fused=(np.clip(fused, 0, 1) * inputs.foreground).astype(np.float32, copy=False))
     result = fuser.decode_batch(encoded, controls, plan.scales, maps, residual=native)
     if not native:
         return slab_outputs(result, plan, inputs.foreground, mask_maps)

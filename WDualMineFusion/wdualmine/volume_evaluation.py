@@ -21,11 +21,13 @@ import SimpleITK as sitk
 from .errors import InputError
 from .evaluation import REFERENCE_FUSIONS
 from .metrics import METRIC_NAMES, compute_all, r1_stretch
+from .metrics._filters import box_filter_reflect
 from .volume.geometry import resample_onto
 
 # the share of a slice that must be anatomy (either input above 0) for it to be scored
 MIN_FOREGROUND = 0.1
 SHELL_MM = 10.0
+NOISE_WINDOW = 5  # pixels: the local standard deviation of the flat-region noise measure
 
 
 @dataclass
@@ -74,13 +76,34 @@ def scored_slices(a: np.ndarray, b: np.ndarray, min_foreground: float = MIN_FORE
     return keep
 
 
+def local_sd(image: np.ndarray, size: int = NOISE_WINDOW) -> np.ndarray:
+    mean = box_filter_reflect(image, size)
+    return np.sqrt(np.clip(box_filter_reflect(image * image, size) - mean * mean, 0, None))
+
+
+def flat_noise(fused: np.ndarray, sa: np.ndarray, sb: np.ndarray) -> float:
+    """Mean local standard deviation of the (stretched, 0..255) fused slice where both sources are flat.
+
+    Flat: anatomy whose local standard deviation in each 8-bit source is in the
+    lowest quarter of that slice's anatomy. There the fused image should not
+    show more texture than the sources give it: more is amplified noise.
+    """
+    anatomy = (sa > 0) | (sb > 0)
+    if anatomy.sum() < 16:
+        return float("nan")
+    sd_a, sd_b = local_sd(sa), local_sd(sb)
+    flat = anatomy & (sd_a <= np.percentile(sd_a[anatomy], 25)) & (sd_b <= np.percentile(sd_b[anatomy], 25))
+    return float(local_sd(fused)[flat].mean()) if flat.any() else float("nan")
+
+
 def slice_scores(a: np.ndarray, b: np.ndarray, fused: np.ndarray, slices: list[int]) -> dict[str, float]:
-    """Mean R1 metrics of the fused volume over the given axial slices (sources rounded to 8 bits)."""
+    """Mean R1 metrics (and the flat-region noise) of the fused volume over the given axial slices (sources rounded to 8 bits)."""
     rows = []
     for k in slices:
         sa, sb = np.round(a[k] * 255), np.round(b[k] * 255)
-        rows.append(compute_all(r1_stretch(fused[k]), sa, sb))
-    return {m: float(np.mean([r[m] for r in rows])) for m in METRIC_NAMES}
+        stretched = r1_stretch(fused[k])
+        rows.append(compute_all(stretched, sa, sb) | {"flat noise": flat_noise(stretched, sa, sb)})
+    return {m: float(np.nanmean([r[m] for r in rows])) for m in (*METRIC_NAMES, "flat noise")}
 
 
 def lesion_shell(lesion: np.ndarray, grid: sitk.Image, shell_mm: float = SHELL_MM) -> np.ndarray:
@@ -129,7 +152,7 @@ def summarise(scores: list[CaseScores]) -> list[Summary]:
     keys = list(dict.fromkeys((s.task, s.method) for s in scores))
     for task, method in keys:
         rows = [s for s in scores if s.task == task and s.method == method]
-        metrics = {m: float(np.mean([r.metrics[m] for r in rows])) for m in METRIC_NAMES}
+        metrics = {m: float(np.mean([r.metrics[m] for r in rows])) for m in rows[0].metrics}
         contrasts = [r.lesion_contrast for r in rows if r.lesion_contrast is not None]
         out.append(Summary(task, method, len(rows), metrics, float(np.mean(contrasts)) if contrasts else None, rows))
     return out
@@ -190,7 +213,7 @@ def read_manifest(path: Path | str) -> list[dict]:
     return rows
 
 
-def format_summaries(summaries: list[Summary], metrics: tuple[str, ...] = ("CC", "MI", "VIF", "Qabf", "SSIM")) -> str:
+def format_summaries(summaries: list[Summary], metrics: tuple[str, ...] = ("CC", "MI", "VIF", "Qabf", "SSIM", "flat noise")) -> str:
     header = ["task", "method", "cases", *metrics, "lesion C"]
     lines = [header]
     for s in summaries:
