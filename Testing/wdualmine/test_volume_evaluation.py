@@ -90,7 +90,7 @@ def test_eval_volumes_command_scores_a_case_with_references(tmp_path, phantom, c
 
 
 def test_flat_noise_sees_noise_added_where_the_sources_are_flat():
-    from wdualmine.volume_evaluation import flat_noise
+    from wdualmine.metrics.flat_noise import flat_noise
 
     rng = np.random.default_rng(0)
     sa = np.zeros((64, 64))

@@ -24,6 +24,7 @@ import numpy as np
 from .controls import CONTROL_RANGES, FusionControls
 from .inference import Cancelled, Fuser
 from .metrics import cc, mi, qabf, r1_stretch, ssim, vif
+from .metrics.flat_noise import flat_mask, flat_noise
 from .network.residual import BACKGROUND_LEVEL
 
 AUTO_METRICS = {"CC": cc, "MI": mi, "VIF": vif, "Qabf": qabf, "SSIM": ssim}
@@ -36,15 +37,16 @@ SEARCH_GRID = {
     "detail_strength": (0.0, 0.25, 0.5, 1.0),
 }
 # margins are measured in units of how far the max rule lies from the average, but never finer than these
-MARGIN_FLOORS = {"CC": 0.01, "MI": 0.2, "VIF": 0.02, "Qabf": 0.02, "SSIM": 0.02, "hot contrast": 0.05}
+MARGIN_FLOORS = {"CC": 0.01, "MI": 0.2, "VIF": 0.02, "Qabf": 0.02, "SSIM": 0.02, "hot contrast": 0.05, "flat noise": 0.1}
 # The shapes of rule tried along the CC ridge: more base power leans each pixel toward the brighter source
 # (edges of either modality, VIF, Qabf, MI) but costs CC; contrast equalisation buys CC back, so each shape
 # gets the least equalisation that holds CC. The learned v0.2 curve with its experts is one of the shapes.
+# Rules without the experts' residual are computed without the network, so the ridge is walked with
+# them; the residual (detail) is tried in the refinement step, and with the learned curve.
 RIDGE_SHAPES = tuple(
-    {"base_power": power, "emphasis": emphasis, "detail_strength": detail, "curve_strength": 0.0}
+    {"base_power": power, "emphasis": emphasis, "detail_strength": 0.0, "curve_strength": 0.0}
     for power in (1.0, 1.25, 1.5, 2.0)
     for emphasis in (0.0, 0.5)
-    for detail in (0.0, 0.5)
 ) + (
     {"base_power": 1.0, "emphasis": 0.0, "detail_strength": 0.0, "curve_strength": 1.0},
     {"base_power": 1.0, "emphasis": 0.0, "detail_strength": 1.0, "curve_strength": 1.0},
@@ -52,8 +54,9 @@ RIDGE_SHAPES = tuple(
 RIDGE_EXTRA = 0.125
 EQUALISE_BISECTIONS = 5
 NEAR_STEP, NEAR_TRIES = 1.0 / 16.0, 4
-SAMPLE_SLICES = 24  # scored on CC (cheap)
+SAMPLE_SLICES = 16  # scored on CC (cheap)
 DETAILED_SLICES = 8  # of those, scored on every metric
+DETAILED_PIXELS = 256 * 256  # ... when slices are this size or smaller
 MIN_SIDE = 64  # smaller slices are fused with the given controls
 
 
@@ -120,6 +123,7 @@ class PairScorer:
         self.kept = [k for k, (sa, sb) in enumerate(self.sources) if np.ptp(sa) > 0 and np.ptp(sb) > 0]
         spread = np.linspace(0, len(self.kept) - 1, min(detailed, len(self.kept))) if self.kept else []
         self.detailed = sorted({self.kept[int(round(p))] for p in spread})
+        self.flat = {k: flat_mask(*self.sources[k]) for k in self.detailed}
         foreground = (a > BACKGROUND_LEVEL) | (b > BACKGROUND_LEVEL)
         self.hot = (a >= hot_level) & foreground
         self.rest = foreground & ~self.hot
@@ -128,6 +132,7 @@ class PairScorer:
         alone = hot_contrast(a, self.hot, self.rest)
         self.scale = {m: max(abs(maximum[m] - self.average[m]), MARGIN_FLOORS[m]) for m in AUTO_METRICS}
         self.scale["hot contrast"] = max(abs(alone - self.average["hot contrast"]), MARGIN_FLOORS["hot contrast"])
+        self.scale["flat noise"] = max(abs(maximum["flat noise"] - self.average["flat noise"]), MARGIN_FLOORS["flat noise"])
 
     def mean_cc(self, fused: np.ndarray) -> float:
         values = [cc(r1_stretch(fused[k]), *self.sources[k]) for k in self.kept]
@@ -142,6 +147,8 @@ class PairScorer:
                 values[name].append(AUTO_METRICS[name](f, sa, sb))
         scores = {"CC": self.mean_cc(fused)} | {m: float(np.mean(v)) if v else 0.0 for m, v in values.items()}
         scores["hot contrast"] = hot_contrast(fused, self.hot, self.rest)
+        noise = [flat_noise(r1_stretch(fused[k]), *self.sources[k], self.flat[k]) for k in self.detailed if self.flat[k].any()]
+        scores["flat noise"] = -float(np.mean(noise)) if noise else 0.0  # negated: higher is better, like the rest
         return scores
 
     def cc_margin(self, fused: np.ndarray) -> float:
@@ -157,7 +164,7 @@ class PairScorer:
 # volume's metrics only roughly (on the bundled sample 4 slices said CC +0.01 units while the volume lost
 # 0.1). CC, the metric the average is hardest to beat on and the one that costs the others most to
 # raise, is estimated on all sampled slices, so it needs the smallest cushion.
-CUSHIONS = {"CC": 0.02, "MI": 0.02, "VIF": 0.01, "Qabf": 0.01, "SSIM": 0.01, "hot contrast": 0.0}
+CUSHIONS = {"CC": 0.02, "MI": 0.02, "VIF": 0.01, "Qabf": 0.01, "SSIM": 0.01, "hot contrast": 0.0, "flat noise": 0.0}
 
 
 def objective(margins: dict[str, float]) -> float:
@@ -194,7 +201,9 @@ def choose_controls(
     """
     if min(a.shape[-2:]) < MIN_SIDE:  # the metrics' windows need room (VIF works on four scales)
         return AutoChoice(start, 0.0, {}, [], 0, skipped=f"slices of {a.shape[-1]}x{a.shape[-2]} pixels are too small to score")
-    scorer = PairScorer(a, b, hot_level)
+    # the filtering metrics cost time per pixel: big slices get fewer detailed slices (at least 3)
+    detailed = max(3, min(DETAILED_SLICES, round(DETAILED_SLICES * DETAILED_PIXELS / (a.shape[-1] * a.shape[-2]))))
+    scorer = PairScorer(a, b, hot_level, detailed)
     neutral = {"equalise": 0.0, "base_power": 1.0, "emphasis": 0.0, "curve_strength": 0.0, "detail_strength": 0.0}
     start = replace(start, **{name: value for name, value in neutral.items() if name not in fixed})
     seen: dict[tuple, tuple[float, dict]] = {}

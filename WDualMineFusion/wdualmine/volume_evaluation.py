@@ -21,13 +21,12 @@ import SimpleITK as sitk
 from .errors import InputError
 from .evaluation import REFERENCE_FUSIONS
 from .metrics import METRIC_NAMES, compute_all, r1_stretch
-from .metrics._filters import box_filter_reflect
+from .metrics.flat_noise import flat_noise
 from .volume.geometry import resample_onto
 
 # the share of a slice that must be anatomy (either input above 0) for it to be scored
 MIN_FOREGROUND = 0.1
 SHELL_MM = 10.0
-NOISE_WINDOW = 5  # pixels: the local standard deviation of the flat-region noise measure
 
 
 @dataclass
@@ -74,26 +73,6 @@ def scored_slices(a: np.ndarray, b: np.ndarray, min_foreground: float = MIN_FORE
         if np.mean((sa > 0) | (sb > 0)) >= min_foreground and np.ptp(sa) > 0 and np.ptp(sb) > 0:
             keep.append(k)
     return keep
-
-
-def local_sd(image: np.ndarray, size: int = NOISE_WINDOW) -> np.ndarray:
-    mean = box_filter_reflect(image, size)
-    return np.sqrt(np.clip(box_filter_reflect(image * image, size) - mean * mean, 0, None))
-
-
-def flat_noise(fused: np.ndarray, sa: np.ndarray, sb: np.ndarray) -> float:
-    """Mean local standard deviation of the (stretched, 0..255) fused slice where both sources are flat.
-
-    Flat: anatomy whose local standard deviation in each 8-bit source is in the
-    lowest quarter of that slice's anatomy. There the fused image should not
-    show more texture than the sources give it: more is amplified noise.
-    """
-    anatomy = (sa > 0) | (sb > 0)
-    if anatomy.sum() < 16:
-        return float("nan")
-    sd_a, sd_b = local_sd(sa), local_sd(sb)
-    flat = anatomy & (sd_a <= np.percentile(sd_a[anatomy], 25)) & (sd_b <= np.percentile(sd_b[anatomy], 25))
-    return float(local_sd(fused)[flat].mean()) if flat.any() else float("nan")
 
 
 def slice_scores(a: np.ndarray, b: np.ndarray, fused: np.ndarray, slices: list[int]) -> dict[str, float]:
