@@ -72,3 +72,20 @@ def test_small_slices_are_fused_with_the_given_controls(phantom, pet_fuser):
     mri = sitk.GetImageFromArray(phantom((6, 24, 28), seed=2))
     result = fuse_volume(pet_fuser, pet, mri, FusionControls(detail_strength=0.5), auto=True)
     assert result.controls.detail_strength == 0.5 and "too small" in result.auto.describe()
+
+
+def test_2d_keeps_the_given_controls_when_nothing_beats_the_average_and_they_hold_cc(phantom):
+    a, b = slices(phantom)
+    a, b = a[1:2], b[1:2]  # one image, as in 2-D
+
+    def sharpened_unless_neutral(controls):
+        average = 0.5 * (a + b)
+        if controls == FusionControls(detail_strength=1.0, curve_strength=1.0):
+            return average + 0.0 * a  # the given controls: the average's CC exactly
+        return np.clip(average + np.random.default_rng(1).normal(0, 0.1, a.shape), 0, 1)
+
+    given = FusionControls(detail_strength=1.0, curve_strength=1.0)
+    choice = choose_controls(sharpened_unless_neutral, a, b, 0.9, given, fallback=given)
+    assert choice.controls == given and choice.fallback and "hold the average's CC" in choice.describe()
+    without = choose_controls(sharpened_unless_neutral, a, b, 0.9, given)
+    assert without.controls.curve_strength == 0 and not without.fallback

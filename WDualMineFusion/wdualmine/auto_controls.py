@@ -71,11 +71,17 @@ class AutoChoice:
     evaluated: int
     history: list[tuple[dict, float, dict]] = field(default_factory=list, repr=False)  # (controls, objective, margins) scored
     skipped: str = ""  # why no search ran (the given controls were used)
+    fallback: bool = False  # nothing beat the average, and the given controls held its CC: they were kept
 
     def describe(self) -> str:
         c = self.controls
         if self.skipped:
             return f"auto controls: not adapted ({self.skipped}); the given controls were used"
+        if self.fallback:
+            return (
+                f"auto controls: the given controls (curve {c.curve_strength:g}, detail {c.detail_strength:g}): no candidate beat "
+                "the plain average on every metric, and these hold the average's CC on this image"
+            )
         worst = min(self.margins, key=self.margins.get)
         if self.objective <= 0:
             return (
@@ -188,6 +194,7 @@ def choose_controls(
     start: FusionControls = FusionControls(),
     fixed: tuple[str, ...] = (),
     cancelled: Callable[[], bool] | None = None,
+    fallback: FusionControls | None = None,
 ) -> AutoChoice:
     """Search along the CC ridge, then refine (controls in ``fixed`` keep ``start``'s value).
 
@@ -197,7 +204,8 @@ def choose_controls(
     contrast equalisation that keeps CC above the average by its cushion is
     found by bisection (CC is cheap to score); the candidate is then scored on
     every metric. The best candidate that beats the average on all of them is
-    refined by a coordinate search; if none does, the result is the average.
+    refined by a coordinate search; if none does, the result is the average,
+    or ``fallback`` where that holds the average's CC on these slices.
     """
     if min(a.shape[-2:]) < MIN_SIDE:  # the metrics' windows need room (VIF works on four scales)
         return AutoChoice(start, 0.0, {}, [], 0, skipped=f"slices of {a.shape[-1]}x{a.shape[-2]} pixels are too small to score")
@@ -288,9 +296,13 @@ def choose_controls(
                 trial = least_equalisation(replace(current, **{name: values[position]}), current.equalise)
                 if trial is not None and score(trial) > best + 1e-9:
                     best, current = seen[key_of(trial)][0], trial
+    kept_fallback = False
+    if best <= 0 and fallback is not None and cc_margin(fallback) >= 0:
+        current, kept_fallback = fallback, True
+        score(current)
     key = key_of(current)
     history = [(dict(zip(SEARCH_GRID, k)), v[0], v[1]) for k, v in seen.items()]
-    return AutoChoice(current, best if best > 0 else 0.0, seen[key][1], [], len(seen) + len(cc_seen), history)
+    return AutoChoice(current, best if best > 0 else 0.0, seen[key][1], [], len(seen) + len(cc_seen), history, fallback=kept_fallback)
 
 
 def _nearest(grid: tuple[float, ...], value: float) -> int:
@@ -311,8 +323,14 @@ def choose_for_fuser(
     scales: tuple[float, ...] | None = None,
     cancelled: Callable[[], bool] | None = None,
 ) -> AutoChoice:
-    """``choose_controls`` for 2-D slices fused at their own size by a Fuser (each candidate decodes the cached encoding)."""
+    """``choose_controls`` for 2-D slices fused at their own size by a Fuser (each candidate decodes the cached encoding).
+
+    For 2-D images the given controls (by default the trained operating point,
+    whose curve was learned on 8-bit atlas slices like these) are kept instead
+    of the plain average when nothing beats the average and they hold its CC.
+    """
     encoded = fuser.encode_batch(a, b)
     return choose_controls(
-        lambda controls: fuser.decode_batch(encoded, controls, scales, maps=False).fused, a, b, hot_level, start, fixed, cancelled
+        lambda controls: fuser.decode_batch(encoded, controls, scales, maps=False).fused, a, b, hot_level, start, fixed, cancelled,
+        fallback=start,
     )
