@@ -17,13 +17,26 @@ ifeq ($(filter default cpu,$(TORCH)),)
 $(error TORCH must be default or cpu, not '$(TORCH)')
 endif
 
-.PHONY: demo test bench gpu-check screenshots clean
+.PHONY: demo test bench gpu-check screenshots clean web web-deps
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt $(TORCH_INDEX_$(TORCH)) "torch==2.13.0"
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[test]"
 	touch $(STAMP)
+
+# The browser app (trame-slicer, optional extra `web`) on the bundled sample, on 127.0.0.1:8080 only;
+# WEB_ARGS="--port 9000 --data-folder /data" to change (see `wdualmine-web --help`).
+WEB_STAMP := $(VENV)/.installed-web
+WEB_ARGS ?=
+$(WEB_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[test,web]"
+	touch $(WEB_STAMP)
+
+web-deps: $(WEB_STAMP)
+
+web: $(WEB_STAMP)
+	$(BIN)/wdualmine-web $(WEB_ARGS)
 
 demo: $(STAMP)
 	$(BIN)/wdualmine demo

@@ -1,0 +1,7 @@
+"""``python -m wdualmine_web`` is ``wdualmine-web``."""
+
+import sys
+
+from .app import main
+
+sys.exit(main())
