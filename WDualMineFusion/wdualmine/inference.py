@@ -18,6 +18,13 @@ from .weights import load_model, load_shipped_model
 log = logging.getLogger(__name__)
 
 MAP_NAMES = ("reliability_a", "reliability_b", "arbitration")
+# the fastest batch per device type, measured (README, Benchmarks): on the CPU bigger batches are slower per slice
+DEFAULT_BATCH_SIZES = {"cpu": 1}
+GPU_BATCH_SIZE = 8
+
+
+def default_batch_size(device: torch.device) -> int:
+    return DEFAULT_BATCH_SIZES.get(device.type, GPU_BATCH_SIZE)
 
 
 class Cancelled(RuntimeError):
@@ -58,16 +65,16 @@ def pad_to_multiple(x: torch.Tensor, multiple: int = SIZE_MULTIPLE) -> tuple[tor
 class Fuser:
     """Holds one loaded model on one device and fuses batches of slice pairs."""
 
-    def __init__(self, model: WDualMineNet, device: torch.device, batch_size: int = 8, meta: dict | None = None):
+    def __init__(self, model: WDualMineNet, device: torch.device, batch_size: int | None = None, meta: dict | None = None):
         self.model = model.to(device).eval()
         self.device = device
-        self.batch_size = max(1, int(batch_size))
+        self.batch_size = max(1, int(default_batch_size(device) if batch_size is None else batch_size))
         self.meta = meta or {}
         self.notes: list[str] = []  # user-facing notes such as a fallback to the CPU
         self._use_channels_last()
 
     @classmethod
-    def for_task(cls, task: str, device: str = "auto", weights: str | None = None, batch_size: int = 8) -> "Fuser":
+    def for_task(cls, task: str, device: str = "auto", weights: str | None = None, batch_size: int | None = None) -> "Fuser":
         """Load the shipped model of a task (ct, pet, spect), or a given checkpoint, on a device."""
         resolved = resolve_device(device)
         if weights:
