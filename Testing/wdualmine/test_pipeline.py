@@ -1,10 +1,12 @@
+import gc
+
 import numpy as np
 import pytest
 import SimpleITK as sitk
 
 from wdualmine.errors import InputError
 from wdualmine.inference import Cancelled
-from wdualmine.pipeline import fuse_2d, fuse_volume
+from wdualmine.pipeline import fuse_2d, fuse_slab, fuse_volume, plan_slices
 
 
 def image(array, spacing=(1.0, 1.0, 1.0), origin=(0.0, 0.0, 0.0), direction=None):
@@ -36,6 +38,25 @@ def test_outputs_have_the_reference_geometry_exactly(random_fuser, volumes):
             assert geometry(out) == geometry(grid)
             assert out.GetPixelID() == sitk.sitkFloat32
         assert set(result.maps) == {"reliability_a", "reliability_b", "arbitration"}
+
+
+@pytest.mark.parametrize("axis", ["axial", "coronal"])
+def test_outputs_filled_in_place_hold_each_slab_where_it_belongs(random_fuser, volumes, axis):
+    """The outputs are written into their images in place; they must equal the slabs fused one by one."""
+    pet, mri = volumes
+    result = fuse_volume(random_fuser, pet, mri, maps=True, axis=axis)
+    gc.collect()  # the images own their pixels once the arrays that filled them are gone
+    pair = result.aligned
+    plan = plan_slices(pair, axis)
+    outputs = {"fused": result.fused, **result.maps}
+    arrays = {name: np.moveaxis(sitk.GetArrayFromImage(image), plan.along, 0) for name, image in outputs.items()}
+    assert len({id(image) for image in outputs.values()}) == 4
+    for start in range(0, pair.a.shape[plan.along], random_fuser.batch_size):
+        index = slice(start, start + random_fuser.batch_size)
+        slab = fuse_slab(random_fuser, pair, plan, index, maps=True)
+        assert np.array_equal(arrays["fused"][index], slab.fused)
+        for name, values in slab.maps.items():
+            assert np.array_equal(arrays[name][index], values)
 
 
 def test_inputs_are_not_modified(random_fuser, volumes):
@@ -104,6 +125,13 @@ def test_progress_counts_slices(random_fuser, volumes):
     assert seen[-1] == (16, 16) and len(seen) == 4  # 16 slices in batches of 4
 
 
+def test_2d_grey_output_is_stretched_to_the_full_8_bit_range(random_fuser, phantom):
+    a = image((phantom((3, 48, 48), functional=True)[1] / 20).clip(0, 255).astype(np.uint8))
+    b = image((phantom((3, 48, 48))[1] / 4).clip(0, 255).astype(np.uint8))
+    fused = sitk.GetArrayFromImage(fuse_2d(random_fuser, a, b).fused)
+    assert fused.min() == 0 and fused.max() == 255
+
+
 def test_2d_rgb_is_fused_on_luma_and_recoloured(random_fuser, phantom):
     grey = (phantom((3, 48, 48), functional=True)[1] / 20).clip(0, 255).astype(np.uint8)
     rgb = np.stack([grey, (grey * 0.5).astype(np.uint8), np.zeros_like(grey)], axis=-1)
@@ -113,7 +141,10 @@ def test_2d_rgb_is_fused_on_luma_and_recoloured(random_fuser, phantom):
     assert result.fused_rgb is not None and result.fused_rgb.GetNumberOfComponentsPerPixel() == 3
     fused_rgb = sitk.GetArrayFromImage(result.fused_rgb).astype(float)
     luma = fused_rgb @ [0.299, 0.587, 0.114]
-    assert np.abs(luma - sitk.GetArrayFromImage(result.fused)).max() <= 3.0  # rounding and gamut clipping
-    assert np.all(fused_rgb[sitk.GetArrayFromImage(result.fused) == 0] == 0)
+    grey = sitk.GetArrayFromImage(result.fused).astype(float)  # the grey output is stretched to 0..255, the colour one not
+    inside = grey > 0
+    scale = np.polyfit(luma[inside], grey[inside], 1)[0]
+    assert np.abs(luma * scale - grey).max() <= 3.0 * scale + 1.0  # the same image up to the stretch, rounding and gamut clipping
+    assert np.all(fused_rgb[grey == 0] == 0)
     with pytest.raises(InputError, match="must be registered slices of one size"):
         fuse_2d(random_fuser, a, image(np.zeros((40, 48), np.uint8)))

@@ -55,6 +55,7 @@ RIDGE_EXTRA = 0.125
 EQUALISE_BISECTIONS = 5
 NEAR_STEP, NEAR_TRIES = 1.0 / 16.0, 4
 SAMPLE_SLICES = 16  # scored on CC (cheap)
+SAMPLE_PIXELS = SAMPLE_SLICES * 256 * 256  # ... when slices are this size or smaller (they are encoded at once)
 DETAILED_SLICES = 8  # of those, scored on every metric
 DETAILED_PIXELS = 256 * 256  # ... when slices are this size or smaller
 MIN_SIDE = 64  # smaller slices are fused with the given controls
