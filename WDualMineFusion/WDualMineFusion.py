@@ -172,7 +172,7 @@ class WDualMineFusionParameterNode:
     overlay: Overlay = Overlay.reliabilityA
     opacity: Annotated[float, WithinRange(0.0, 1.0)] = 0.5
     device: Device = Device.auto
-    batchSize: Annotated[int, WithinRange(1, 64)] = 8
+    batchSize: Annotated[int, WithinRange(0, 64)] = 0  # 0: the engine's default for the device
     windowSource: WindowSource = WindowSource.display
     computeMetrics: bool = True
 

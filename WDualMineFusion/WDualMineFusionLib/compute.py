@@ -29,7 +29,7 @@ class FusionJob:
     windowB: object
     engineReference: str
     device: str = "auto"
-    batchSize: int = 8
+    batchSize: int = 0  # 0: the engine's default for the device (1 on the CPU, 8 on a GPU)
     workingSize: int | None = 256
     computeMetrics: bool = True
     auto: bool = False  # adapt the controls to this pair before fusing (the engine's per-pair search)
@@ -59,11 +59,18 @@ def prepareEngineImport() -> None:
     import_pytorch_wavelets()
 
 
-def loadFuser(task: str, device: str = "auto", batchSize: int = 8):
+def batchFor(fuser, batchSize: int) -> int:
+    """The batch to use: the one asked for, or with 0 the engine's measured default for the fuser's device."""
+    from wdualmine.inference import default_batch_size
+
+    return max(1, int(batchSize)) if batchSize else default_batch_size(fuser.device)
+
+
+def loadFuser(task: str, device: str = "auto", batchSize: int = 0):
     prepareEngineImport()
     from wdualmine.inference import Fuser
 
-    return Fuser.for_task(task, device=device, batch_size=batchSize)
+    return Fuser.for_task(task, device=device, batch_size=batchSize or None)
 
 
 def deviceDescription(fuser) -> str:
@@ -98,7 +105,7 @@ def runFusion(job: FusionJob, fuser, progress: Callable[[int, int], None] | None
     from .display import colouredFused
     from .metrics_table import centralSlices, computeSliceMetrics
 
-    fuser.batch_size = max(1, int(job.batchSize))
+    fuser.batch_size = batchFor(fuser, job.batchSize)
     pair = alignedPair(job)
     # maps masked: outside both inputs they mean nothing, so 0 (shown transparent)
     result = fuse_volume(

@@ -25,7 +25,7 @@ import numpy as np
 import slicer
 
 from . import display, outputs
-from .compute import FusionJob, FusionOutcome, alignedPair, loadFuser, prepareEngineImport, windowedPair
+from .compute import FusionJob, FusionOutcome, alignedPair, batchFor, loadFuser, prepareEngineImport, windowedPair
 from .metrics_table import writeMetricsTable
 from .validation import FusionInputError, checkFinite, checkFunctional, checkPair, checkTask
 from .volume_conversion import ijkToRAS, numpyToVtkMatrix, transformToWorld, volumeToImage, vtkToNumpyMatrix, writeArrayToVolume
@@ -98,14 +98,14 @@ class WDualMineFusionLogic:
         if self.logCallback is not None:
             self.logCallback(message)
 
-    def getFuser(self, task: str, device: str = "auto", batchSize: int = 8):
+    def getFuser(self, task: str, device: str = "auto", batchSize: int = 0):
         """The loaded model of a task on a device, kept for later runs (load once, fuse many times)."""
         key = (task, device)
         fuser = self._fusers.get(key)
         if fuser is None:
             fuser = loadFuser(task, device, batchSize)
             self._fusers[key] = fuser
-        fuser.batch_size = max(1, int(batchSize))
+        fuser.batch_size = batchFor(fuser, batchSize)
         return fuser
 
     @staticmethod
@@ -141,7 +141,7 @@ class WDualMineFusionLogic:
         task: str = "pet",
         functional: str = "second",
         device: str = "auto",
-        batchSize: int = 8,
+        batchSize: int = 0,
         workingSize: int | None = 256,
         windowSource: str = "display",
         computeMetrics: bool = True,
