@@ -61,3 +61,15 @@ def pet_fuser():
     from wdualmine.inference import Fuser
 
     return Fuser.for_task("pet", device="cpu", batch_size=8)
+
+
+@pytest.fixture(autouse=True)
+def _restore_torch_threads():
+    """Commands run in-process (``main(["sweep", "--threads", "1", ...])``) set torch's process-wide thread
+    count; restore it so a later test's fusion does not run on another count (float sums then differ in
+    their last bits, and the process-versus-in-process comparison is bit for bit)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)

@@ -4,14 +4,15 @@ The shipped curve was learned on AANLIB's 8-bit slices; real volumes come with
 other windows, contrasts and noise, and no fixed rule over absolute grey levels
 suits them all. So, before a fusion, a few slices of the pair itself are fused
 under candidate controls and scored against the plain average of the same
-slices with the evaluation's own metrics (CC, MI, VIF, Qabf, SSIM) and with the
-contrast of A's hottest part (a lesion, dense bone). A coordinate search over
-the pixel-wise controls (equalisation, power, functional emphasis, learned
-curve strength) and the experts' detail strength keeps the candidate whose
-worst margin over the average is best. The average itself is the starting
-point, so the result is never worse than it on the sampled slices by that
-objective. It is unsupervised (no reference image), bounded (a fixed number of
-slices and candidates) and deterministic.
+slices with the evaluation's own metrics (CC, MI, VIF, Qabf, SSIM), the
+contrast of A's hottest part (a lesion, dense bone) and the noise in flat
+regions. The search walks the CC ridge: for each shape of rule (base power,
+functional emphasis, learned curve, experts' detail) it finds the least
+contrast equalisation that holds CC, scores that candidate on everything, and
+refines the best one. A candidate is kept only if it beats the average on
+every score by a cushion; otherwise the result is the plain average. It is
+unsupervised (no reference image), bounded (a fixed number of slices and
+candidates) and deterministic.
 """
 
 from __future__ import annotations
@@ -21,14 +22,14 @@ from typing import Callable
 
 import numpy as np
 
-from .controls import CONTROL_RANGES, FusionControls
+from .controls import FusionControls
 from .inference import Cancelled, Fuser
 from .metrics import cc, mi, qabf, r1_stretch, ssim, vif
 from .metrics.flat_noise import flat_mask, flat_noise
 from .network.residual import BACKGROUND_LEVEL
 
 AUTO_METRICS = {"CC": cc, "MI": mi, "VIF": vif, "Qabf": qabf, "SSIM": ssim}
-# the values each searched control may take (a coordinate search moves one step at a time)
+# the searched controls and the steps the refinement moves them by (equalise is found by bisection)
 SEARCH_GRID = {
     "equalise": (0.0, 0.25, 0.5, 0.75, 1.0),
     "base_power": (1.0, 1.25, 1.5, 2.0, 2.5, 3.0),
@@ -69,7 +70,7 @@ class AutoChoice:
     objective: float
     margins: dict[str, float]
     slices: list[int]
-    evaluated: int
+    evaluated: int  # candidate fusions of the sampled slices
     history: list[tuple[dict, float, dict]] = field(default_factory=list, repr=False)  # (controls, objective, margins) scored
     skipped: str = ""  # why no search ran (the given controls were used)
     fallback: bool = False  # nothing beat the average, and the given controls held its CC: they were kept
@@ -303,15 +304,12 @@ def choose_controls(
         score(current)
     key = key_of(current)
     history = [(dict(zip(SEARCH_GRID, k)), v[0], v[1]) for k, v in seen.items()]
-    return AutoChoice(current, best if best > 0 else 0.0, seen[key][1], [], len(seen) + len(cc_seen), history, fallback=kept_fallback)
+    # every fusion of the sample is in cc_seen (a full score records its CC there too)
+    return AutoChoice(current, best if best > 0 else 0.0, seen[key][1], [], len(cc_seen), history, fallback=kept_fallback)
 
 
 def _nearest(grid: tuple[float, ...], value: float) -> int:
     return int(np.argmin([abs(g - value) for g in grid]))
-
-
-def searchable_controls() -> tuple[str, ...]:
-    return tuple(name for name in SEARCH_GRID if name in CONTROL_RANGES)
 
 
 def choose_for_fuser(

@@ -150,6 +150,8 @@ class Fuser:
         at the inputs' own resolution; only the experts' residual comes from the
         network's working size. Returns (fused, share), float32 N x H x W.
         """
+        if not self.model.config.residual_to_average:
+            raise ValueError("this model has no residual-to-average head; fuse at the working size instead")
         ta = torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32)).unsqueeze(1).to(self.device)
         tb = torch.from_numpy(np.ascontiguousarray(b, dtype=np.float32)).unsqueeze(1).to(self.device)
         statistics = None
@@ -158,8 +160,6 @@ class Fuser:
         base, share, _ = self.model.base_and_share(ta, tb, controls, statistics)
         foreground = foreground_mask(ta, tb)
         r = torch.zeros_like(base) if residual is None else torch.from_numpy(np.ascontiguousarray(residual, dtype=np.float32)).unsqueeze(1).to(self.device)
-        if not self.model.config.residual_to_average:
-            raise ValueError("this model has no residual-to-average head; fuse at the working size instead")
         fused = compose_output(base, r * foreground, foreground, controls.detail_strength, needs_rolloff(controls))
         return fused[:, 0].float().cpu().numpy(), share[:, 0].float().cpu().numpy()
 

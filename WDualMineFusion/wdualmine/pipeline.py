@@ -104,8 +104,7 @@ def fuse_2d(
     choice = None
     if auto:
         padded_a, padded_b = pad_slices(windowed_a), pad_slices(windowed_b)
-        hot = np.percentile(windowed_a[windowed_a > BACKGROUND_LEVEL], HOT_PERCENTILES[0]) if (windowed_a > BACKGROUND_LEVEL).any() else 1.0
-        choice = choose_for_fuser(fuser, padded_a, padded_b, float(hot), controls, auto_fixed)
+        choice = choose_for_fuser(fuser, padded_a, padded_b, hot_range(windowed_a)[0], controls, auto_fixed)
         controls = choice.controls
     result = fuser.fuse(windowed_a, windowed_b, controls, maps=maps)
 
@@ -249,9 +248,17 @@ def volume_statistics(pair: AlignedPair) -> tuple[float, float, float, float]:
     """
     sample_a = pair.window_a.apply(pair.a[::2, ::2, ::2])
     sample_b = pair.window_b.apply(pair.b[::2, ::2, ::2])
-    foreground_a = sample_a[sample_a > BACKGROUND_LEVEL]
-    hot = np.percentile(foreground_a, HOT_PERCENTILES) if foreground_a.size else (1.0, 1.0)
-    return (float(np.std(sample_a)) or 1e-3, float(np.std(sample_b)) or 1e-3, float(hot[0]), float(hot[1]))
+    hot = hot_range(sample_a)
+    return (float(np.std(sample_a)) or 1e-3, float(np.std(sample_b)) or 1e-3, hot[0], hot[1])
+
+
+def hot_range(windowed_a: np.ndarray) -> tuple[float, float]:
+    """A's grey levels at the hot percentiles of its foreground (where functional emphasis starts and is full)."""
+    foreground = windowed_a[windowed_a > BACKGROUND_LEVEL]
+    if not foreground.size:
+        return (1.0, 1.0)
+    low, high = np.percentile(foreground, HOT_PERCENTILES)
+    return (float(low), float(high))
 
 
 @dataclass
@@ -290,6 +297,16 @@ def slab_outputs(result: SliceResult, plan: SlicePlan, foreground: np.ndarray, m
     return SliceResult(fused=fused.astype(np.float32, copy=False), maps=maps)
 
 
+def _composable(fuser: Fuser, inputs: SlabInputs) -> bool:
+    """Whether the fused slices can be put together at native size from the pixel-wise rule and a residual."""
+    return inputs.native_a is not None and fuser.model.config.residual_to_average
+
+
+def needs_network(fuser: Fuser, inputs: SlabInputs, controls: FusionControls, maps: bool) -> bool:
+    """False where the experts' residual would be scaled to 0 and no map is asked: the pixel-wise rule alone is the result."""
+    return not (_composable(fuser, inputs) and not maps and controls.detail_strength == 0)
+
+
 def decode_slab(
     fuser: Fuser,
     encoded: EncodedBatch | None,
@@ -306,9 +323,8 @@ def decode_slab(
     curve and base are computed on the native slices, so resampling never blurs
     the edges of the sources.
     """
-    composable = inputs.native_a is not None and fuser.model.config.residual_to_average
-    native = plan.net_shape != plan.plane_shape and composable
-    if composable and not maps and controls.detail_strength == 0:  # the experts' residual would be scaled to 0: no network
+    native = plan.net_shape != plan.plane_shape and _composable(fuser, inputs)
+    if not needs_network(fuser, inputs, controls, maps):
         fused, _ = fuser.compose(inputs.native_a, inputs.native_b, None, controls, plan.scales)
         return SliceResult(fused=(np.clip(fused, 0, 1) * inputs.foreground).astype(np.float32, copy=False))
     result = fuser.decode_batch(encoded, controls, plan.scales, maps, residual=native)
@@ -336,7 +352,8 @@ def fuse_slab(
 ) -> SliceResult:
     """Fuse the slices ``index`` of an aligned pair (N x H x W native-size results)."""
     inputs = slab_inputs(pair, plan, index)
-    return decode_slab(fuser, fuser.encode_batch(inputs.a, inputs.b), inputs, plan, controls, maps, mask_maps)
+    encoded = fuser.encode_batch(inputs.a, inputs.b) if needs_network(fuser, inputs, controls, maps) else None
+    return decode_slab(fuser, encoded, inputs, plan, controls, maps, mask_maps)
 
 
 def choose_volume_controls(
@@ -360,7 +377,7 @@ def choose_volume_controls(
     encoded: list[EncodedBatch] = []  # the network's encoding, made only when a candidate uses the experts
 
     def fuse_sample(controls: FusionControls) -> np.ndarray:
-        if not encoded and controls.detail_strength:
+        if not encoded and needs_network(fuser, inputs, controls, maps=False):
             encoded.append(fuser.encode_batch(inputs.a, inputs.b))
         return decode_slab(fuser, encoded[0] if encoded else None, inputs, plan, controls).fused
 

@@ -6,6 +6,8 @@ import torch
 from torch import nn
 from torch.nn import functional
 
+from .residual import BACKGROUND_LEVEL
+
 # Knots per axis of the curve's tables over [0, 1] x [0, 1] (values between knots are bilinear).
 CURVE_KNOTS = 33
 # Log-odds added to A's weight at full functional emphasis where A is at its hottest (w_A 0.5 -> 0.98).
@@ -26,7 +28,7 @@ def hot_levels(a: torch.Tensor) -> torch.Tensor:
     """Per image (N x 2): A's grey levels at HOT_PERCENTILES of its foreground (the whole image if it has none)."""
     levels = []
     for image in a.flatten(1):
-        values = image[image > 0.5 / 255.0]
+        values = image[image > BACKGROUND_LEVEL]
         values = values if values.numel() else image
         q = torch.tensor([p / 100.0 for p in HOT_PERCENTILES], dtype=image.dtype, device=image.device)
         levels.append(torch.quantile(values.float(), q.float()).to(image.dtype))

@@ -24,7 +24,22 @@ def fusion_terms(
     gain: torch.Tensor | None = None,
     equalise: float = 0.0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The base (see ``fusion_base``) and A's share of it, w_A A'^p / (w_A A'^p + w_B B'^p), per pixel.
+    """The base the residual is added to, a weighted power mean of the (partially equalised) sources,
+    and A's share of it, w_A A'^p / (w_A A'^p + w_B B'^p), per pixel.
+
+    ``kind`` "plain" uses the sources as they are, "zscore" divides each by its
+    standard deviation first (rescaled to their mean standard deviation);
+    ``equalise`` in (0, 1) goes part of that way, scaling each source by
+    (mean sd / its sd) ** equalise. ``scales`` (N x 2 or more columns, the first
+    two the sources' standard deviations) fixes those, e.g. to whole-volume values.
+    ``power`` p >= 1 gives the generalised mean ((A**p + B**p) / 2) ** (1 / p):
+    1 is the arithmetic mean, larger values lean each pixel toward the brighter
+    source. Being a function of the two values at each pixel only, it keeps the
+    fused image a deterministic function of (A, B), which the grey-level MI of
+    the evaluation rewards, while it sharpens edges that only one source has.
+    ``weight_a`` (A's weight, default 0.5) and ``gain`` (default 1) come from
+    the learned reliability curve. The output head keeps the fused image in [0, 1)
+    (clamped below 0, rolled off above the highlight knee).
 
     The share is what A contributes to the fused value at that pixel after the
     contrast equalisation and the power mean: the reliability map shown to users
@@ -52,33 +67,9 @@ def fusion_terms(
     return (mean if gain is None else mean * gain), share
 
 
-def fusion_base(
-    a: torch.Tensor,
-    b: torch.Tensor,
-    kind: str = "plain",
-    power: float = 1.0,
-    scales: torch.Tensor | None = None,
-    weight_a: torch.Tensor | None = None,
-    gain: torch.Tensor | None = None,
-    equalise: float = 0.0,
-) -> torch.Tensor:
-    """The average the residual is added to: a weighted power mean of the (partially equalised) sources.
-
-    ``kind`` "plain" uses the sources as they are, "zscore" divides each by its
-    standard deviation first (rescaled to their mean standard deviation);
-    ``equalise`` in (0, 1) goes part of that way, scaling each source by
-    (mean sd / its sd) ** equalise. ``scales`` (N x 2 or more columns, the first
-    two the sources' standard deviations) fixes those, e.g. to whole-volume values.
-    ``power`` p >= 1 gives the generalised mean ((A**p + B**p) / 2) ** (1 / p):
-    1 is the arithmetic mean, larger values lean each pixel toward the brighter
-    source. Being a function of the two values at each pixel only, it keeps the
-    fused image a deterministic function of (A, B), which the grey-level MI of
-    the evaluation rewards, while it sharpens edges that only one source has.
-    ``weight_a`` (A's weight, default 0.5) and ``gain`` (default 1) come from
-    the learned reliability curve. The output head keeps the fused image in [0, 1)
-    (clamped below 0, rolled off above the highlight knee).
-    """
-    return fusion_terms(a, b, kind, power, scales, weight_a, gain, equalise)[0]
+def fusion_base(a: torch.Tensor, b: torch.Tensor, *args, **kwargs) -> torch.Tensor:
+    """The average the residual is added to (``fusion_terms`` without the share map)."""
+    return fusion_terms(a, b, *args, **kwargs)[0]
 
 
 # Above this level the output is rolled off smoothly toward 1 instead of clipped.
