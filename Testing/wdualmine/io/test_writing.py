@@ -7,6 +7,8 @@ import stat
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -111,3 +113,30 @@ def test_terminating_signal_during_the_write_cleans_up(tmp_path, signum):
     assert done.returncode == -signum, done.stderr
     assert "not reached" not in done.stdout
     assert listing(tmp_path) == []
+
+
+def test_writers_with_global_state_never_run_at_once(tmp_path, monkeypatch):
+    """NRRD's writer keeps its errors in a global (two failing at once crashed the process): NRRD and
+    PNG writes take turns, while NIfTI and MetaImage writes may overlap."""
+    real_write = sitk.WriteImage
+    lock = threading.Lock()
+    running, overlapped = [], []
+
+    def watched_write(image, name, *args, **kwargs):
+        with lock:
+            overlapped.extend((Path(name).name, Path(other).name) for other in running)
+            running.append(name)
+        try:
+            time.sleep(0.05)  # long enough for another thread to start its own write
+            real_write(image, name, *args, **kwargs)
+        finally:
+            with lock:
+                running.remove(name)
+
+    monkeypatch.setattr(sitk, "WriteImage", watched_write)
+    image = volume(0, (2, 8, 8))
+    names = ["a.nrrd", "b.nrrd", "c.nrrd", "d.nii.gz", "e.mha"]
+    write_all({tmp_path / name: image for name in names})
+    serial = {"a.nrrd", "b.nrrd", "c.nrrd"}
+    assert not [pair for pair in overlapped if set(pair) <= serial]
+    assert listing(tmp_path) == sorted(names)

@@ -9,12 +9,13 @@ the staging folders are removed and the folder holds what it held before.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import sys
 import tempfile
+import threading
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
@@ -27,6 +28,12 @@ from .integrity import IncompleteFile, check_nifti
 from .termination import cleanup_on_termination
 
 STAGING_PREFIX = ".wdualmine-staging-"
+
+# Formats whose ITK writers keep no global state and were stress-tested writing (and failing on a full
+# disk) from several threads at once. Every other writer holds one lock: NRRD's library (teem) keeps its
+# error messages in a global, and two NRRD writes failing together crash the process.
+THREAD_SAFE_SUFFIXES = {".nii", ".nii.gz", ".mha", ".mhd"}
+_SERIAL_WRITER = threading.Lock()
 
 
 class WriteError(InputError):
@@ -45,7 +52,7 @@ def _reason(error: BaseException) -> str:
     return (lines[-1] if lines else type(error).__name__)[:200]
 
 
-@contextmanager
+@contextlib.contextmanager
 def _captured_c_stderr():
     """Hold back what C/C++ code prints on fd 2 during a write (ITK's NIfTI writer prints partial-write
     notices there); yields a function that returns it. Printed afterwards only if the write succeeded,
@@ -99,8 +106,10 @@ def _stage(image: sitk.Image, target: Path, folder: Path, compress: bool) -> Sta
     """Write one image into its own (empty) staging folder, then verify and sync what it made."""
     staged = Staged(target, folder)
     main = folder / target.name
+    suffix = full_suffix(target)
     try:
-        sitk.WriteImage(image, str(main), useCompression=compress and full_suffix(target) not in IMAGE_2D_SUFFIXES)
+        with contextlib.nullcontext() if suffix in THREAD_SAFE_SUFFIXES else _SERIAL_WRITER:
+            sitk.WriteImage(image, str(main), useCompression=compress and suffix not in IMAGE_2D_SUFFIXES)
     finally:
         # every file this write made, data files before the header, so a failure can be cleaned up
         made = sorted(os.listdir(folder))
