@@ -14,7 +14,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from .controls import FusionControls
-from .files import output_names
+from .files import output_paths, output_streams
 from .inference import Fuser
 from .io.writing import write_all
 from .network import count_parameters
@@ -93,13 +93,14 @@ def time_big_volume(fuser: Fuser) -> dict:
     Run it first in a fresh process: the peak is the process's, so it includes the model and torch.
     """
     a, b = big_pair()
-    start = time.perf_counter()
-    result = fuse_volume(fuser, a, b, FusionControls(), maps=True)
-    fused = time.perf_counter()
     with tempfile.TemporaryDirectory() as folder:
-        names = output_names(Path(folder) / "big.nii.gz", maps=True)
-        write_all({names[name]: image for name, image in [("fused", result.fused), *result.maps.items()]})
-    written = time.perf_counter()
+        out = Path(folder) / "big.nii.gz"
+        start = time.perf_counter()
+        with output_streams(out, maps=True) as streams:  # as `wdualmine fuse` writes NIfTI outputs
+            result = fuse_volume(fuser, a, b, FusionControls(), maps=True, streams=streams)
+            fused = time.perf_counter()
+            write_all(output_paths(out, result))
+        written = time.perf_counter()
     peak = peak_rss_bytes()
     return {
         "big_fuse_seconds": fused - start,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import filecmp
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -17,7 +18,9 @@ from .inference import Fuser
 from .io.images import IMAGE_2D_SUFFIXES, IMAGE_SUFFIXES, VOLUME_SUFFIXES, full_suffix
 from .io.inputs import input_header, looks_like_series, read_input, task_of
 from .io.integrity import data_files
-from .io.writing import write_all
+from .io.nifti_stream import StreamedVolume, StreamUnavailable
+from .io.termination import cleanup_on_termination
+from .io.writing import STAGING_PREFIX, write_all
 from .pipeline import FusionResult, fuse_2d, fuse_volume
 from .volume.window import Window
 from .weights import TASKS
@@ -113,6 +116,32 @@ def output_paths(out: Path, result: FusionResult) -> dict[Path, sitk.Image]:
     return images
 
 
+@contextmanager
+def output_streams(out: Path, maps: bool):
+    """A ``streams`` callback for ``fuse_volume`` that writes NIfTI outputs to disk as they are fused.
+
+    A big volume's four float32 outputs are then never held in memory. An output that cannot be
+    streamed (another format, no room to reserve its space) is kept in memory as before. Whatever
+    was streamed is removed if the block fails, is interrupted, or gets SIGTERM/SIGHUP.
+    """
+    names = output_names(out, maps)
+    made: list[StreamedVolume] = []
+
+    def stream(name: str, grid: sitk.Image) -> StreamedVolume | None:
+        try:
+            made.append(StreamedVolume(names[name], grid, STAGING_PREFIX))
+        except StreamUnavailable:
+            return None
+        return made[-1]
+
+    with cleanup_on_termination():
+        try:
+            yield stream
+        finally:
+            for volume in made:
+                volume.discard()
+
+
 def input_files(path: Path) -> set[Path]:
     """An input and the data file its header names (.mhd, .nhdr), resolved: what no output may replace."""
     return {p.resolve() for p in [path, *data_files(path)]}
@@ -181,14 +210,17 @@ def fuse_file_pair(
         result = fuse_2d(
             fuser, a, b, options.controls, options.maps, names, options.window_a, options.window_b, options.auto, options.auto_fixed
         )
+        images = output_paths(out_path, result)
+        write_all(images, protect=input_files(a_path) | input_files(b_path))
     else:
-        result = fuse_volume(
-            fuser, a, b, options.controls, options.maps, names, options.window_a, options.window_b,
-            options.axis, options.working_size, options.reference, progress,
-            auto=options.auto, auto_fixed=options.auto_fixed,
-        )
-    images = output_paths(out_path, result)
-    write_all(images, protect=input_files(a_path) | input_files(b_path))
+        with output_streams(out_path, options.maps) as streams:
+            result = fuse_volume(
+                fuser, a, b, options.controls, options.maps, names, options.window_a, options.window_b,
+                options.axis, options.working_size, options.reference, progress,
+                auto=options.auto, auto_fixed=options.auto_fixed, streams=streams,
+            )
+            images = output_paths(out_path, result)
+            write_all(images, protect=input_files(a_path) | input_files(b_path))
     if result.auto is not None and report is not None:
         report.append(result.auto.describe())
     return list(images), notes_a + notes_b + result.warnings

@@ -15,6 +15,7 @@ from .controls import FusionControls
 from .errors import InputError
 from .inference import MAP_NAMES, Cancelled, EncodedBatch, Fuser, SliceResult
 from .io.images import grey_array, is_rgb
+from .io.nifti_stream import StreamedVolume
 from .network import SIZE_MULTIPLE
 from .network.reliability import HOT_PERCENTILES
 from .network.residual import BACKGROUND_LEVEL
@@ -27,10 +28,11 @@ from .volume.window import Window, default_window
 @dataclass
 class FusionResult:
     """Output images on the reference grid: ``fused`` (grey, float32 0..1 for volumes, uint8 for 2-D),
-    ``fused_rgb`` when the reference is RGB, and the maps (float32 0..1) when requested."""
+    ``fused_rgb`` when the reference is RGB, and the maps (float32 0..1) when requested. A volume output
+    asked to be streamed is the ``StreamedVolume`` on disk instead of an image."""
 
-    fused: sitk.Image
-    maps: dict[str, sitk.Image] = field(default_factory=dict)
+    fused: sitk.Image | StreamedVolume
+    maps: dict[str, sitk.Image | StreamedVolume] = field(default_factory=dict)
     fused_rgb: sitk.Image | None = None
     warnings: list[str] = field(default_factory=list)
     aligned: "AlignedPair | None" = field(default=None, repr=False)  # volumes: the aligned inputs used
@@ -166,6 +168,11 @@ def _blank_like(reference: sitk.Image) -> tuple[sitk.Image, np.ndarray]:
     view = sitk.GetArrayViewFromImage(image)  # also makes the buffer this image's own
     buffer = (ctypes.c_byte * view.nbytes).from_address(view.__array_interface__["data"][0])
     return image, np.frombuffer(buffer, dtype=view.dtype).reshape(view.shape)
+
+
+def _output_buffer(name: str, grid: sitk.Image, streams) -> tuple[sitk.Image | StreamedVolume, np.ndarray]:
+    stream = streams(name, grid) if streams is not None else None
+    return (stream, stream.array) if stream is not None else _blank_like(grid)
 
 
 @dataclass
@@ -404,6 +411,7 @@ def fuse_volume(
     mask_maps: bool = False,
     auto: bool = False,
     auto_fixed: tuple[str, ...] = (),
+    streams: Callable[[str, sitk.Image], StreamedVolume | None] | None = None,
 ) -> FusionResult:
     """Fuse two 3-D volumes slice by slice on the reference grid; every output has its geometry exactly.
 
@@ -418,7 +426,10 @@ def fuse_volume(
     between batches. ``mask_maps`` zeroes the maps where both inputs are
     background. Inputs are never modified. ``auto`` first adapts the controls
     to this pair (``choose_volume_controls``; the names in ``auto_fixed`` keep
-    the given values); the result says which controls were used.
+    the given values); the result says which controls were used. ``streams(name,
+    grid)`` may give an output ("fused" or a map name) a ``StreamedVolume`` to be
+    filled on disk instead of in memory (None keeps it in memory); the caller
+    finishes or discards them.
     """
     pair = pair or align_volumes(a, b, names, reference, window_a, window_b)
     plan = plan_slices(pair, axis, working_size)
@@ -428,8 +439,9 @@ def fuse_volume(
         controls = choice.controls
     notes_before = len(fuser.notes)  # only this run's device notes go into its warnings
     total = pair.a.shape[plan.along]
-    # the outputs are filled in place in their images: no array is copied again at the end
-    images = {name: _blank_like(pair.grid) for name in ("fused", *(MAP_NAMES if maps else ()))}
+    # the outputs are filled in place in their images or streamed files: no array is copied again at the end
+    images = {name: _output_buffer(name, pair.grid, streams) for name in ("fused", *(MAP_NAMES if maps else ()))}
+    streamed = [holder for holder, _ in images.values() if isinstance(holder, StreamedVolume)]
     fused = images["fused"][1]
     outputs = {name: images[name][1] for name in MAP_NAMES} if maps else {}
     batch = max(1, fuser.batch_size)
@@ -441,6 +453,8 @@ def fuse_volume(
         np.moveaxis(fused, plan.along, 0)[index] = result.fused
         for name in outputs:
             np.moveaxis(outputs[name], plan.along, 0)[index] = result.maps[name]
+        for holder in streamed:
+            holder.written(result.fused.nbytes)
         if progress is not None:
             progress(index.stop, total)
 

@@ -118,3 +118,17 @@ def test_bad_voxels_and_non_files(tmp_path, pair, capsys, case):
     code, _, err = fuse(capsys, a, pair[1], "-o", tmp_path / "out" / "f.nii.gz")
     assert code == 2 and one_error_line(err) and expected in err, err
     assert not (tmp_path / "out").exists()
+
+
+def test_streamed_nifti_outputs_equal_the_in_memory_ones(tmp_path, pair, capsys):
+    """NIfTI outputs are written slab by slab during the fusion; other formats from memory: same voxels."""
+    for out in ("streamed/f.nii.gz", "memory/f.nrrd"):
+        code, _, err = fuse(capsys, *pair, "-o", tmp_path / out, "--maps")
+        assert code == 0, err
+    for tail in ("", "_reliability_a", "_reliability_b", "_arbitration"):
+        streamed = sitk.ReadImage(str(tmp_path / "streamed" / f"f{tail}.nii.gz"))
+        memory = sitk.ReadImage(str(tmp_path / "memory" / f"f{tail}.nrrd"))
+        assert np.array_equal(sitk.GetArrayFromImage(streamed), sitk.GetArrayFromImage(memory))
+        assert streamed.GetSize() == memory.GetSize()
+        assert np.allclose(streamed.GetOrigin(), memory.GetOrigin()) and np.allclose(streamed.GetSpacing(), memory.GetSpacing())
+    assert sorted(os.listdir(tmp_path / "streamed")) == sorted(f"f{tail}.nii.gz" for tail in ("", "_reliability_a", "_reliability_b", "_arbitration"))

@@ -44,6 +44,8 @@ def cleanup_on_termination():
     try:
         yield
     except Terminated as stop:
+        if not previous:  # an outer block turned the signals into Terminated: it delivers the signal again
+            raise
         for signum, handler in previous.items():
             signal.signal(signum, handler)
         previous = {}

@@ -25,6 +25,7 @@ import SimpleITK as sitk
 from ..errors import InputError
 from .images import IMAGE_2D_SUFFIXES, full_suffix
 from .integrity import IncompleteFile, check_nifti
+from .nifti_stream import StreamedVolume
 from .termination import cleanup_on_termination
 
 STAGING_PREFIX = ".wdualmine-staging-"
@@ -120,6 +121,22 @@ def _stage(image: sitk.Image, target: Path, folder: Path, compress: bool) -> Sta
     return staged
 
 
+def _finish_stream(stream: StreamedVolume) -> Staged:
+    """A streamed output made final in its own staging folder, checked like any other and synced.
+
+    Python's file writes raise on a full disk, so the size in the gzip trailer is check enough here."""
+    staged = Staged(stream.target, stream.folder, stream.finish())
+    main = stream.folder / stream.target.name
+    try:
+        check_nifti(main, thorough=False)
+    except IncompleteFile as error:
+        raise WriteError(f"the file came out incomplete: {error.problem}") from error
+    stream.check_geometry(main)
+    for name in staged.files:
+        _fsync(stream.folder / name)
+    return staged
+
+
 def _free_space(folder: Path) -> str:
     try:
         return f"{shutil.disk_usage(folder).free / 2**20:.0f} MiB free there"
@@ -127,8 +144,11 @@ def _free_space(folder: Path) -> str:
         return "free space unknown"
 
 
-def write_all(images: dict[Path, sitk.Image], protect: Iterable[Path] = (), compress: bool = True) -> list[Path]:
+def write_all(images: dict[Path, sitk.Image | StreamedVolume], protect: Iterable[Path] = (), compress: bool = True) -> list[Path]:
     """Write every image to its path, all or nothing; returns every file put in place (data files too).
+
+    An image may also be a ``StreamedVolume`` already filled on disk for that path: it is finished
+    (compressed) in its own staging folder, and put in place, or removed, with the rest.
 
     ``protect`` lists files that must never be replaced (the inputs and their data files): a write
     that would land on one is refused before anything is renamed. Outputs get the permissions any
@@ -149,7 +169,7 @@ def write_all(images: dict[Path, sitk.Image], protect: Iterable[Path] = (), comp
                 for name in item.files:  # data files first: a header never names a missing file
                     os.replace(item.folder / name, item.target.parent / name)
                     written.append(item.target.parent / name)
-            for parent in staging:
+            for parent in {item.target.parent for item in staged}:  # the renames themselves made durable
                 _fsync(parent)
             return written
         except (RuntimeError, OSError) as error:
@@ -157,9 +177,12 @@ def write_all(images: dict[Path, sitk.Image], protect: Iterable[Path] = (), comp
         finally:
             for folder in staging.values():
                 shutil.rmtree(folder, ignore_errors=True)
+            for image in images.values():
+                if isinstance(image, StreamedVolume):
+                    image.discard()
 
 
-def _stage_all(images: dict[Path, sitk.Image], staging: dict[Path, Path], compress: bool) -> list[Staged]:
+def _stage_all(images: dict[Path, sitk.Image | StreamedVolume], staging: dict[Path, Path], compress: bool) -> list[Staged]:
     """Write and verify every image in a staging folder beside its destination, several at once.
 
     SimpleITK releases the GIL while it writes, so the gzip compression of the outputs runs in
@@ -169,6 +192,9 @@ def _stage_all(images: dict[Path, sitk.Image], staging: dict[Path, Path], compre
     jobs = []
     for index, (path, image) in enumerate(images.items()):
         path = Path(path)
+        if isinstance(image, StreamedVolume):
+            jobs.append((path, image, None))
+            continue
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             if path.parent not in staging:
@@ -181,7 +207,10 @@ def _stage_all(images: dict[Path, sitk.Image], staging: dict[Path, Path], compre
     with _captured_c_stderr() as printed:  # fd 2 is one per process: held back once, around every write
         # leaving this block waits for every write, so a failure is cleaned up only after all have stopped
         with ThreadPoolExecutor(max_workers=max(1, min(len(jobs), os.cpu_count() or 1))) as pool:
-            futures = [(path, pool.submit(_stage, image, path, own, compress)) for path, image, own in jobs]
+            futures = [
+                (path, pool.submit(_finish_stream, image) if own is None else pool.submit(_stage, image, path, own, compress))
+                for path, image, own in jobs
+            ]
             staged = []
             for path, future in futures:
                 try:
