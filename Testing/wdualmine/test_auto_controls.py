@@ -89,3 +89,32 @@ def test_2d_keeps_the_given_controls_when_nothing_beats_the_average_and_they_hol
     assert choice.controls == given and choice.fallback and "hold the average's CC" in choice.describe()
     without = choose_controls(sharpened_unless_neutral, a, b, 0.9, given)
     assert without.controls.curve_strength == 0 and not without.fallback
+
+
+def test_a_near_miss_is_refined_into_a_narrow_window_that_beats_the_average(monkeypatch):
+    """The ridge's equalisation steps can straddle the window where everything holds (seen on a sarcoma PET:
+    least equalisation 0.375 adds a trace of noise, 0.5 costs Qabf, 0.4375 passes); the refinement finds it."""
+    import wdualmine.auto_controls as auto
+
+    class Landscape:  # margins as a function of the controls: the "fused image" is the controls themselves
+        def __init__(self, a, b, hot_level, detailed):
+            pass
+
+        def cc_margin(self, controls):
+            return 0.2 * controls.equalise - 0.05 * (controls.base_power - 1.0)
+
+        def margins(self, controls):
+            power_pays = 0.1 if controls.base_power == 1.25 and controls.emphasis == 0 and controls.detail_strength == 0 else -0.1
+            return {
+                "CC": self.cc_margin(controls),
+                "MI": power_pays, "VIF": power_pays, "SSIM": power_pays, "hot contrast": 0.05,
+                "Qabf": 0.47 - controls.equalise,  # more equalisation costs edges
+                "flat noise": controls.equalise - 0.41,  # ... and quiets flat regions
+            }
+
+    monkeypatch.setattr(auto, "PairScorer", Landscape)
+    a = b = np.zeros((4, 96, 96))
+    choice = auto.choose_controls(lambda controls: controls, a, b, 0.9)
+    c = choice.controls
+    assert choice.objective > 0 and c.base_power == 1.25 and 0.41 < c.equalise < 0.47, choice.describe()
+    assert all(choice.margins[m] >= CUSHIONS[m] for m in choice.margins)

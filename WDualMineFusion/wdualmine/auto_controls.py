@@ -55,6 +55,7 @@ RIDGE_SHAPES = tuple(
 RIDGE_EXTRA = 0.125
 EQUALISE_BISECTIONS = 5
 NEAR_STEP, NEAR_TRIES = 1.0 / 16.0, 4
+REFINE_ROUNDS = 3  # coordinate-search rounds from the best candidate (or the nearest miss)
 SAMPLE_SLICES = 16  # scored on CC (cheap)
 SAMPLE_PIXELS = SAMPLE_SLICES * 256 * 256  # ... when slices are this size or smaller (they are encoded at once)
 DETAILED_SLICES = 8  # of those, scored on every metric
@@ -175,6 +176,11 @@ class PairScorer:
 CUSHIONS = {"CC": 0.02, "MI": 0.02, "VIF": 0.01, "Qabf": 0.01, "SSIM": 0.01, "hot contrast": 0.0, "flat noise": 0.0}
 
 
+def slack(margins: dict[str, float]) -> float:
+    """How far the worst metric is above its cushion (negative: by how much the candidate misses)."""
+    return min(value - CUSHIONS.get(name, 0.0) for name, value in margins.items())
+
+
 def objective(margins: dict[str, float]) -> float:
     """Minus infinity unless every metric beats the average by its cushion; else the worst margin plus a quarter of the mean.
 
@@ -182,8 +188,7 @@ def objective(margins: dict[str, float]) -> float:
     the plain average on every metric with room to spare; among those, the one
     with the best worst margin (ties broken toward more gain everywhere).
     """
-    slack = min(value - CUSHIONS.get(name, 0.0) for name, value in margins.items())
-    if not slack >= 0:  # NaN included
+    if not slack(margins) >= 0:  # NaN included
         return float("-inf")
     return min(margins.values()) + 0.25 * float(np.mean(list(margins.values())))
 
@@ -227,12 +232,15 @@ def choose_controls(
             raise Cancelled("fusion cancelled by the user; no output was written")
         return fuse_slices(controls)
 
+    scored: list[FusionControls] = []
+
     def score(controls: FusionControls) -> float:
         key = key_of(controls)
         if key not in seen:
             margins = scorer.margins(fused(controls))
             seen[key] = (objective(margins), margins)
             cc_seen[key] = margins["CC"]
+            scored.append(controls)
         return seen[key][0]
 
     def cc_margin(controls: FusionControls) -> float:
@@ -288,16 +296,32 @@ def choose_controls(
             value = score(trial)
             if value > best + 1e-9:
                 best, current = value, trial
-    if best > 0:  # refine the winner one control at a time, re-balancing CC with the equalisation
-        for name in [n for n in ("base_power", "emphasis", "detail_strength") if n not in fixed]:
+    if best <= 0 and len(seen) > 1:
+        # Nothing passed: refine the nearest miss instead, since one step of another control often pays for
+        # the metric it misses (emphasis lowers the flat noise a power mean adds, at some Qabf and SSIM).
+        current = max((controls for controls in scored if controls != start), key=lambda c: slack(seen[key_of(c)][1]))
+    for _ in range(REFINE_ROUNDS):  # one control at a time, re-balancing CC with the equalisation
+        moved = False
+        for name in [n for n in ("equalise", "base_power", "emphasis", "detail_strength") if n not in fixed]:
             for step in (-1, 1):
-                values = SEARCH_GRID[name]
-                position = _nearest(values, getattr(current, name)) + step
-                if not 0 <= position < len(values):
+                if name == "equalise":  # finer than the ridge's extra step: the window that pays can be narrow
+                    trial = replace(current, equalise=float(np.clip(current.equalise + step * NEAR_STEP, 0.0, 1.0)))
+                else:
+                    values = SEARCH_GRID[name]
+                    position = _nearest(values, getattr(current, name)) + step
+                    if not 0 <= position < len(values):
+                        continue
+                    trial = least_equalisation(replace(current, **{name: values[position]}), current.equalise)
+                if trial is None or key_of(trial) == key_of(current):
                     continue
-                trial = least_equalisation(replace(current, **{name: values[position]}), current.equalise)
-                if trial is not None and score(trial) > best + 1e-9:
-                    best, current = seen[key_of(trial)][0], trial
+                value = score(trial)
+                missed_less = best <= 0 and slack(seen[key_of(trial)][1]) > slack(seen[key_of(current)][1]) + 1e-9
+                if value > best + 1e-9 or missed_less:
+                    best, current, moved = max(best, value), trial, True
+        if not moved:
+            break
+    if best <= 0:
+        current = start
     kept_fallback = False
     if best <= 0 and fallback is not None and cc_margin(fallback) >= 0:
         current, kept_fallback = fallback, True
