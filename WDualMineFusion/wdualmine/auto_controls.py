@@ -296,13 +296,19 @@ def choose_controls(
             value = score(trial)
             if value > best + 1e-9:
                 best, current = value, trial
+    refined = ("equalise", "base_power", "emphasis", "detail_strength")
     if best <= 0 and len(seen) > 1:
         # Nothing passed: refine the nearest miss instead, since one step of another control often pays for
         # the metric it misses (emphasis lowers the flat noise a power mean adds, at some Qabf and SSIM).
-        current = max((controls for controls in scored if controls != start), key=lambda c: slack(seen[key_of(c)][1]))
-    for _ in range(REFINE_ROUNDS):  # one control at a time, re-balancing CC with the equalisation
+        # Only the pixel-wise controls move then: a step of detail would run the network on the sample
+        # (on 512 x 512 slices that doubled auto's time and memory for a candidate that rarely pays).
+        pixel_wise = [c for c in scored if c != start and not c.detail_strength and not c.curve_strength]
+        if pixel_wise:
+            current = max(pixel_wise, key=lambda c: slack(seen[key_of(c)][1]))
+            refined = ("equalise", "base_power", "emphasis")
+    for _ in range(REFINE_ROUNDS if current != start else 0):  # one control at a time, re-balancing CC with the equalisation
         moved = False
-        for name in [n for n in ("equalise", "base_power", "emphasis", "detail_strength") if n not in fixed]:
+        for name in [n for n in refined if n not in fixed]:
             for step in (-1, 1):
                 if name == "equalise":  # finer than the ridge's extra step: the window that pays can be narrow
                     trial = replace(current, equalise=float(np.clip(current.equalise + step * NEAR_STEP, 0.0, 1.0)))
