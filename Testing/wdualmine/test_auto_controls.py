@@ -118,3 +118,56 @@ def test_a_near_miss_is_refined_into_a_narrow_window_that_beats_the_average(monk
     c = choice.controls
     assert choice.objective > 0 and c.base_power == 1.25 and 0.41 < c.equalise < 0.47, choice.describe()
     assert all(choice.margins[m] >= CUSHIONS[m] for m in choice.margins)
+
+
+def _winner_on_the_sample(monkeypatch, controls):
+    """Make the search 'choose' these controls, as if they had beaten the average on its sample."""
+    import wdualmine.pipeline as pipeline
+    from wdualmine.auto_controls import AutoChoice
+
+    def chosen(fuse_sample, a, b, hot_level, start, fixed, cancelled):
+        fuse_sample(controls)
+        return AutoChoice(controls, 0.5, {"CC": 0.5}, [], 1)
+
+    monkeypatch.setattr(pipeline, "choose_controls", chosen)
+
+
+def test_a_winner_is_checked_on_other_slices_than_the_sample(phantom, pet_fuser, monkeypatch):
+    import wdualmine.pipeline as pipeline
+
+    seen = []
+    real_inputs = pipeline.slab_inputs
+    def recording(pair, plan, index):
+        if isinstance(index, list):  # auto's samples; the fusion itself passes slices
+            seen.append(index)
+        return real_inputs(pair, plan, index)
+
+    monkeypatch.setattr(pipeline, "slab_inputs", recording)
+    winner = FusionControls(equalise=0.5, base_power=1.25, curve_strength=0.0, detail_strength=0.0)
+    _winner_on_the_sample(monkeypatch, winner)
+    pet = sitk.GetImageFromArray(phantom((40, 72, 80), seed=1, functional=True))
+    mri = sitk.GetImageFromArray(phantom((40, 72, 80), seed=2))
+    result = fuse_volume(pet_fuser, pet, mri, auto=True)
+    sample, others = seen[0], seen[1]
+    assert len(others) >= 4 and not set(sample) & set(others)
+    if result.auto.unconfirmed:  # the verdict of the real metrics on the other slices, either way consistent
+        c = result.controls
+        assert (c.equalise, c.base_power, c.emphasis, c.curve_strength, c.detail_strength) == (0, 1, 0, 0, 0)
+        assert "not on" in result.auto.describe()
+    else:
+        assert result.controls == winner and result.auto.confirmed == len(others)
+
+
+def test_a_winner_the_other_slices_do_not_confirm_gives_the_plain_average(phantom, pet_fuser, monkeypatch):
+    import wdualmine.pipeline as pipeline
+
+    _winner_on_the_sample(monkeypatch, FusionControls(equalise=0.5, base_power=1.25, curve_strength=0.0, detail_strength=0.0, reliability_bias=0.5))
+    monkeypatch.setattr(pipeline, "confirm_choice", lambda *args: {"CC": 0.1, "Qabf": -0.2, "flat noise": 0.3})
+    pet = sitk.GetImageFromArray(phantom((40, 72, 80), seed=1, functional=True))
+    mri = sitk.GetImageFromArray(phantom((40, 72, 80), seed=2))
+    result = fuse_volume(pet_fuser, pet, mri, FusionControls(reliability_bias=0.5), auto=True)
+    c = result.controls
+    assert (c.equalise, c.base_power, c.emphasis, c.curve_strength, c.detail_strength, c.reliability_bias) == (0, 1, 0, 0, 0, 0.5)
+    assert "not on" in result.auto.describe() and "Qabf -0.20" in result.auto.describe()
+    plain = fuse_volume(pet_fuser, pet, mri, c)
+    assert np.array_equal(sitk.GetArrayViewFromImage(result.fused), sitk.GetArrayViewFromImage(plain.fused))

@@ -61,6 +61,8 @@ SAMPLE_PIXELS = SAMPLE_SLICES * 256 * 256  # ... when slices are this size or sm
 DETAILED_SLICES = 8  # of those, scored on every metric
 DETAILED_PIXELS = 256 * 256  # ... when slices are this size or smaller
 MIN_SIDE = 64  # smaller slices are fused with the given controls
+CONFIRM_PIXELS = 24 * 256 * 256  # a volume's winner is checked on this many other pixels (at least 4 slices)
+NEUTRAL = {"equalise": 0.0, "base_power": 1.0, "emphasis": 0.0, "curve_strength": 0.0, "detail_strength": 0.0}
 
 
 @dataclass
@@ -75,11 +77,15 @@ class AutoChoice:
     history: list[tuple[dict, float, dict]] = field(default_factory=list, repr=False)  # (controls, objective, margins) scored
     skipped: str = ""  # why no search ran (the given controls were used)
     fallback: bool = False  # nothing beat the average, and the given controls held its CC: they were kept
+    unconfirmed: str = ""  # the winner that other slices did not confirm (the plain average was used instead)
+    confirmed: int = 0  # how many other slices confirmed the winner (volumes)
 
     def describe(self) -> str:
         c = self.controls
         if self.skipped:
             return f"auto controls: not adapted ({self.skipped}); the given controls were used"
+        if self.unconfirmed:
+            return f"auto controls: the plain average ({self.unconfirmed})"
         if self.fallback:
             return (
                 f"auto controls: the given controls (curve {c.curve_strength:g}, detail {c.detail_strength:g}): no candidate beat "
@@ -94,7 +100,8 @@ class AutoChoice:
         return (
             f"auto controls: equalise {c.equalise:g}, base power {c.base_power:g}, emphasis {c.emphasis:g}, "
             f"curve {c.curve_strength:g}, detail {c.detail_strength:g} "
-            f"(worst margin over the plain average on {len(self.slices)} sampled slices: {worst} {self.margins[worst]:+.2f})"
+            f"(worst margin over the plain average on {len(self.slices)} sampled slices: {worst} {self.margins[worst]:+.2f}"
+            + (f"; confirmed on {self.confirmed} other slices)" if self.confirmed else ")")
         )
 
 
@@ -219,8 +226,7 @@ def choose_controls(
     # the filtering metrics cost time per pixel: big slices get fewer detailed slices (at least 3)
     detailed = max(3, min(DETAILED_SLICES, round(DETAILED_SLICES * DETAILED_PIXELS / (a.shape[-1] * a.shape[-2]))))
     scorer = PairScorer(a, b, hot_level, detailed)
-    neutral = {"equalise": 0.0, "base_power": 1.0, "emphasis": 0.0, "curve_strength": 0.0, "detail_strength": 0.0}
-    start = replace(start, **{name: value for name, value in neutral.items() if name not in fixed})
+    start = neutral_controls(start, fixed)
     seen: dict[tuple, tuple[float, dict]] = {}
     cc_seen: dict[tuple, float] = {}
 
@@ -336,6 +342,20 @@ def choose_controls(
     history = [(dict(zip(SEARCH_GRID, k)), v[0], v[1]) for k, v in seen.items()]
     # every fusion of the sample is in cc_seen (a full score records its CC there too)
     return AutoChoice(current, best if best > 0 else 0.0, seen[key][1], [], len(cc_seen), history, fallback=kept_fallback)
+
+
+def neutral_controls(start: FusionControls, fixed: tuple[str, ...] = ()) -> FusionControls:
+    """The plain average (or, for the controls in ``fixed``, the given values): where the search starts and falls back to."""
+    return replace(start, **{name: value for name, value in NEUTRAL.items() if name not in fixed})
+
+
+def confirm_choice(fused: np.ndarray, a: np.ndarray, b: np.ndarray, hot_level: float) -> dict[str, float]:
+    """Margins over the plain average of a chosen fusion on other slices than those it was chosen on.
+
+    Every metric is scored on every slice here; the choice stands only if none is below the average
+    (no cushion: these slices were not searched on, so the check is not biased toward the winner).
+    """
+    return PairScorer(a, b, hot_level, detailed=a.shape[0]).margins(fused)
 
 
 def _nearest(grid: tuple[float, ...], value: float) -> int:

@@ -9,7 +9,10 @@ from typing import Callable
 import numpy as np
 import SimpleITK as sitk
 
-from .auto_controls import SAMPLE_PIXELS, SAMPLE_SLICES, AutoChoice, choose_controls, choose_for_fuser, sample_indices
+from .auto_controls import (
+    CONFIRM_PIXELS, SAMPLE_PIXELS, SAMPLE_SLICES, AutoChoice, choose_controls, choose_for_fuser, confirm_choice, neutral_controls,
+    sample_indices,
+)
 from .colour import recolour
 from .controls import FusionControls
 from .errors import InputError
@@ -390,7 +393,40 @@ def choose_volume_controls(
 
     choice = choose_controls(fuse_sample, inputs.native_a, inputs.native_b, plan.scales[2], start, fixed, cancelled)
     choice.slices = indices
+    if choice.objective > 0:
+        _confirm_on_other_slices(fuser, pair, plan, choice, a_slices, b_slices, step, start, fixed, cancelled)
     return choice
+
+
+def _confirm_on_other_slices(fuser, pair, plan, choice, a_slices, b_slices, step, start, fixed, cancelled) -> None:
+    """Check auto's winner on slices it was not chosen on; if any score falls below the average's, use the average.
+
+    The search's sample is small and its winner is the best of many tries, so its margins flatter it; a
+    radiologist should never get less than the plain average because of that.
+    """
+    others = [k for k in range(a_slices.shape[0]) if k * step not in choice.slices]
+    count = max(4, CONFIRM_PIXELS // max(1, plan.plane_shape[0] * plan.plane_shape[1]))
+    picked = sample_indices(a_slices[others], b_slices[others], count) if others else []
+    indices = [others[k] * step for k in picked]
+    if not indices:
+        return  # a volume too thin to hold other slices with anatomy: the sample's verdict stands
+    if cancelled is not None and cancelled():
+        raise Cancelled("fusion cancelled by the user; no output was written")
+    inputs = slab_inputs(pair, plan, indices)
+    encoded = fuser.encode_batch(inputs.a, inputs.b) if needs_network(fuser, inputs, choice.controls, maps=False) else None
+    fused = decode_slab(fuser, encoded, inputs, plan, choice.controls).fused
+    margins = confirm_choice(fused, inputs.native_a, inputs.native_b, plan.scales[2])
+    worst = min(margins, key=margins.get)
+    if not margins[worst] >= 0:
+        c = choice.controls
+        choice.unconfirmed = (
+            f"equalise {c.equalise:g}, base power {c.base_power:g}, emphasis {c.emphasis:g}, curve {c.curve_strength:g}, "
+            f"detail {c.detail_strength:g} beat it on the {len(choice.slices)} sampled slices but not on {len(indices)} "
+            f"others: {worst} {margins[worst]:+.2f}"
+        )
+        choice.controls, choice.objective, choice.margins = neutral_controls(start, fixed), 0.0, {m: 0.0 for m in margins}
+    else:
+        choice.confirmed = len(indices)
 
 
 def fuse_volume(
