@@ -173,9 +173,19 @@ def _blank_like(reference: sitk.Image) -> tuple[sitk.Image, np.ndarray]:
     return image, np.frombuffer(buffer, dtype=view.dtype).reshape(view.shape)
 
 
-def _output_buffer(name: str, grid: sitk.Image, streams) -> tuple[sitk.Image | StreamedVolume, np.ndarray]:
-    stream = streams(name, grid) if streams is not None else None
-    return (stream, stream.array) if stream is not None else _blank_like(grid)
+def _output_writer(name: str, grid: sitk.Image, along: int, streams) -> tuple[sitk.Image | StreamedVolume, Callable]:
+    """An output's holder (an image filled in place, or a file written as it goes) and a function that
+    puts a slab of fused slices (``index`` along the fusion axis) into it."""
+    # only slabs along the first array axis are contiguous in the file; other axes fill an image
+    stream = streams(name, grid) if streams is not None and along == 0 else None
+    if stream is not None:
+        return stream, lambda index, values: stream.write_slab(index.start, values)
+    image, array = _blank_like(grid)
+
+    def put(index: slice, values: np.ndarray) -> None:
+        np.moveaxis(array, along, 0)[index] = values
+
+    return image, put
 
 
 @dataclass
@@ -464,8 +474,9 @@ def fuse_volume(
     to this pair (``choose_volume_controls``; the names in ``auto_fixed`` keep
     the given values); the result says which controls were used. ``streams(name,
     grid)`` may give an output ("fused" or a map name) a ``StreamedVolume`` to be
-    filled on disk instead of in memory (None keeps it in memory); the caller
-    finishes or discards them.
+    written to disk slab by slab instead of held in memory (None keeps it in
+    memory; asked only when the fusion runs along the first array axis); the
+    caller finishes or discards them.
     """
     pair = pair or align_volumes(a, b, names, reference, window_a, window_b)
     plan = plan_slices(pair, axis, working_size)
@@ -475,27 +486,22 @@ def fuse_volume(
         controls = choice.controls
     notes_before = len(fuser.notes)  # only this run's device notes go into its warnings
     total = pair.a.shape[plan.along]
-    # the outputs are filled in place in their images or streamed files: no array is copied again at the end
-    images = {name: _output_buffer(name, pair.grid, streams) for name in ("fused", *(MAP_NAMES if maps else ()))}
-    streamed = [holder for holder, _ in images.values() if isinstance(holder, StreamedVolume)]
-    fused = images["fused"][1]
-    outputs = {name: images[name][1] for name in MAP_NAMES} if maps else {}
+    # the outputs are filled in place in their images or written to their files: no array is copied again at the end
+    names = ("fused", *(MAP_NAMES if maps else ()))
+    outputs = {name: _output_writer(name, pair.grid, plan.along, streams) for name in names}
     batch = max(1, fuser.batch_size)
     for start in range(0, total, batch):
         if cancelled is not None and cancelled():
             raise Cancelled("fusion cancelled by the user; no output was written")
         index = slice(start, min(total, start + batch))
         result = fuse_slab(fuser, pair, plan, index, controls, maps, mask_maps)
-        np.moveaxis(fused, plan.along, 0)[index] = result.fused
-        for name in outputs:
-            np.moveaxis(outputs[name], plan.along, 0)[index] = result.maps[name]
-        for holder in streamed:
-            holder.written(result.fused.nbytes)
+        for name, (_, put) in outputs.items():
+            put(index, result.fused if name == "fused" else result.maps[name])
         if progress is not None:
             progress(index.stop, total)
 
     out = FusionResult(
-        fused=images["fused"][0], warnings=list(pair.warnings) + fuser.notes[notes_before:], aligned=pair, controls=controls, auto=choice
+        fused=outputs["fused"][0], warnings=list(pair.warnings) + fuser.notes[notes_before:], aligned=pair, controls=controls, auto=choice
     )
-    out.maps = {name: images[name][0] for name in outputs}
+    out.maps = {name: outputs[name][0] for name in names if name != "fused"}
     return out

@@ -28,11 +28,10 @@ def oblique_reference(size=(20, 16, 12)):
     return image
 
 
-def fill(stream, seed=0):
+def fill(stream, seed=0, slab=3):
     values = np.random.default_rng(seed).random(stream.shape).astype(np.float32)
-    for k in range(stream.shape[0]):  # slab by slab, as the fusion fills it
-        stream.array[k] = values[k]
-        stream.written(values[k].nbytes)
+    for k in range(0, stream.shape[0], slab):  # slab by slab, as the fusion writes it
+        stream.write_slab(k, values[k : k + slab])
     return values
 
 
@@ -106,3 +105,48 @@ def test_a_terminating_signal_during_the_fusion_removes_the_streams(tmp_path, si
     assert done.returncode == -signum, done.stderr
     assert "not reached" not in done.stdout
     assert os.listdir(tmp_path) == []
+
+
+def test_a_failing_write_during_the_fusion_is_one_error_and_leaves_nothing(tmp_path, monkeypatch):
+    """A disk that fills although the space was reserved (copy-on-write filesystems): the write raises, the
+    message names the file and the fix, and the staging folder goes."""
+    import errno
+
+    with pytest.raises(InputError, match=r"cannot write .*f\.nii\.gz .*free some space") as caught:
+        with output_streams(tmp_path / "f.nii.gz", maps=False) as streams:
+            stream = streams("fused", oblique_reference())
+
+            def full(*args):
+                raise OSError(errno.ENOSPC, "No space left on device")
+
+            monkeypatch.setattr(os, "pwrite", full)
+            stream.write_slab(0, np.zeros(stream.shape[1:], np.float32)[None])
+    assert "\n" not in str(caught.value)
+    assert os.listdir(tmp_path) == []
+
+
+def test_slabs_must_fit_the_volume(tmp_path):
+    stream = StreamedVolume(tmp_path / "f.nii", oblique_reference(), STAGING_PREFIX)
+    try:
+        with pytest.raises(ValueError):
+            stream.write_slab(11, np.zeros((2, 16, 20), np.float32))  # 12 slices of 16 x 20
+    finally:
+        stream.discard()
+
+
+@pytest.mark.parametrize("axis, streamed", [("axial", True), ("coronal", False)])
+def test_only_a_fusion_along_the_first_array_axis_streams(tmp_path, phantom, random_fuser, axis, streamed):
+    """Axial slabs of an axial volume are contiguous in the file; coronal ones would not be, so those
+    outputs are filled in memory, with the same voxels."""
+    from wdualmine.pipeline import fuse_volume
+
+    pet = sitk.GetImageFromArray(phantom((6, 24, 28), seed=1, functional=True))
+    mri = sitk.GetImageFromArray(phantom((6, 24, 28), seed=2))
+    with output_streams(tmp_path / "f.nii.gz", maps=True) as streams:
+        result = fuse_volume(random_fuser, pet, mri, maps=True, axis=axis, streams=streams)
+        assert isinstance(result.fused, StreamedVolume) == streamed
+        assert all(isinstance(image, StreamedVolume) == streamed for image in result.maps.values())
+        write_all({tmp_path / "f.nii.gz": result.fused})
+    in_memory = fuse_volume(random_fuser, pet, mri, maps=True, axis=axis)
+    assert np.array_equal(sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "f.nii.gz"))), sitk.GetArrayFromImage(in_memory.fused))
+    assert os.listdir(tmp_path) == ["f.nii.gz"]

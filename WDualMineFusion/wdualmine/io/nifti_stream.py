@@ -1,9 +1,9 @@
 """NIfTI outputs written slab by slab while the fusion runs, so a big volume's outputs are never held whole.
 
 A ``StreamedVolume`` is an uncompressed .nii file in its own staging folder, its space reserved up front
-(a full disk is found before the fusion, and writing through the mapping can never hit a hole), mapped
-into memory as a k, j, i float32 array. The fusion fills slabs of it; ``release`` hands the written pages
-back to the page cache, so they stop counting in the process's memory. ``finish`` turns the file into the
+(a full disk is found before the fusion). The fusion writes each slab of slices into it with a plain
+positioned write (which raises on a full disk, where a write through a memory map would kill the
+process), so the outputs live in the page cache, not in the process's memory. ``finish`` turns the file into the
 staged output: as it is for .nii, gzip-compressed (level 1: float voxels barely compress, and level 1 is
 the fastest) for .nii.gz. The header is ITK's own, written for a 2 x 2 x 2 image of the same geometry and
 then given the real size: only the dimensions depend on the size. The writer then reads the staged file's
@@ -12,7 +12,6 @@ geometry back and compares it with the reference before anything is put in place
 
 from __future__ import annotations
 
-import mmap
 import os
 import shutil
 import struct
@@ -23,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
+from ..errors import InputError
 from .images import full_suffix
 
 STREAMED_SUFFIXES = (".nii", ".nii.gz")
@@ -31,7 +31,6 @@ GZIP_LEVEL = 1
 CHUNK = 8 << 20  # bytes compressed at a time
 PROBE = 64 << 10  # bytes taken from each of four places in a chunk and compressed first: does it pay?
 WORTH_IT = 0.8  # a chunk is compressed only if its probe shrinks below this fraction of its size
-RELEASE_EVERY = 64 << 20  # bytes written between two hand-backs of the mapped pages
 
 
 class StreamUnavailable(Exception):
@@ -90,7 +89,11 @@ def write_gzip(source, sink) -> None:
 
 
 class StreamedVolume:
-    """One float32 output volume with the reference's geometry, written into a staging file as it is fused."""
+    """One float32 output volume with the reference's geometry, written slab by slab into a staging file.
+
+    Slabs are slices along the first array axis (k, the slowest in the file), so each slab is one
+    contiguous write; the pipeline streams only when it fuses along that axis.
+    """
 
     def __init__(self, target: Path, reference: sitk.Image, staging_prefix: str):
         self.target = Path(target)
@@ -106,21 +109,15 @@ class StreamedVolume:
         except OSError as error:  # the in-memory path then says what is wrong with the folder
             raise StreamUnavailable(f"cannot stage {self.target} ({error.strerror or error})") from error
         self.raw = self.folder / (self.target.name[: -len(self.suffix)] + ".nii")
-        self._map: mmap.mmap | None = None
-        self._since_release = 0
+        self._fd: int | None = None
         try:
-            nbytes = int(np.prod(self.shape)) * 4
             reserve = getattr(os, "posix_fallocate", None)
             if reserve is None:
                 raise StreamUnavailable("this system cannot reserve a file's space up front")
-            with open(self.raw, "wb") as stream:
-                stream.write(header)
-                stream.flush()
-                # reserve every block now: no hole is left for a write through the mapping to fail on
-                reserve(stream.fileno(), 0, HEADER_BYTES + nbytes)
-            with open(self.raw, "r+b") as stream:
-                self._map = mmap.mmap(stream.fileno(), HEADER_BYTES + nbytes)
-            self.array = np.ndarray(self.shape, dtype="<f4", buffer=self._map, offset=HEADER_BYTES)
+            self._fd = os.open(self.raw, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o666)  # the umask applies
+            self._write_at(header, 0)
+            # reserve every block now: a full disk is found before the fusion, not after it
+            reserve(self._fd, 0, HEADER_BYTES + int(np.prod(self.shape)) * 4)
         except StreamUnavailable:
             self.discard()
             raise
@@ -128,28 +125,33 @@ class StreamedVolume:
             self.discard()
             raise StreamUnavailable(f"cannot reserve {self.target}'s space beside it ({error.strerror or error})") from error
 
-    def written(self, nbytes: int) -> None:
-        """Count bytes just written; past a threshold the written pages go back to the page cache."""
-        self._since_release += nbytes
-        if self._since_release >= RELEASE_EVERY:
-            self.release()
+    def _write_at(self, data, offset: int) -> None:
+        view = memoryview(data).cast("B")
+        while view:
+            written = os.pwrite(self._fd, view, offset)
+            view, offset = view[written:], offset + written
 
-    def release(self) -> None:
-        if self._map is not None and hasattr(mmap, "MADV_DONTNEED"):
-            # a shared file mapping keeps its data in the page cache: dropping the pages loses nothing
-            self._map.madvise(mmap.MADV_DONTNEED)
-        self._since_release = 0
+    def write_slab(self, start: int, values: np.ndarray) -> None:
+        """Write slices ``start``, ``start + 1``, ... (first array axis) of the volume."""
+        data = np.ascontiguousarray(values, dtype="<f4")
+        if data.shape[1:] != self.shape[1:] or start + data.shape[0] > self.shape[0]:
+            raise ValueError(f"a slab of {data.shape} at {start} does not fit a volume of {self.shape}")
+        plane = data[0].nbytes if data.shape[0] else 0
+        try:
+            self._write_at(data, HEADER_BYTES + start * plane)
+        except OSError as error:  # Python's writes raise on a full disk (ENOSPC), unlike ITK's NIfTI writer
+            raise InputError(
+                f"cannot write {self.target} ({error.strerror or error}); free some space or choose another folder"
+            ) from error
 
-    def _unmap(self) -> None:
-        self.array = None
-        if self._map is not None:
-            self._map.flush()
-            self._map.close()
-            self._map = None
+    def _close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
     def finish(self) -> list[str]:
-        """Close the mapping and make the staged output under its final name; returns the names made."""
-        self._unmap()
+        """Close the staging file and make the staged output under its final name; returns the names made."""
+        self._close()
         final = self.folder / self.target.name
         if self.suffix == ".nii":
             os.replace(self.raw, final)
@@ -175,8 +177,5 @@ class StreamedVolume:
             raise OSError(f"the streamed output's geometry reads back differently from the reference's")
 
     def discard(self) -> None:
-        try:
-            self._unmap()
-        except (BufferError, ValueError):  # an array view is still alive somewhere: the folder goes anyway
-            pass
+        self._close()
         shutil.rmtree(self.folder, ignore_errors=True)
