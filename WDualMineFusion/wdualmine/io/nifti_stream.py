@@ -4,8 +4,8 @@ A ``StreamedVolume`` is an uncompressed .nii file in its own staging folder, its
 (a full disk is found before the fusion). The fusion writes each slab of slices into it with a plain
 positioned write (which raises on a full disk, where a write through a memory map would kill the
 process), so the outputs live in the page cache, not in the process's memory. ``finish`` turns the file into the
-staged output: as it is for .nii, gzip-compressed (level 1: float voxels barely compress, and level 1 is
-the fastest) for .nii.gz. The header is ITK's own, written for a 2 x 2 x 2 image of the same geometry and
+staged output: as it is for .nii, as one gzip member for .nii.gz (``write_gzip``: chunks that compress
+are deflated at level 1, the others stored). The header is ITK's own, written for a 2 x 2 x 2 image of the same geometry and
 then given the real size: only the dimensions depend on the size. The writer then reads the staged file's
 geometry back and compares it with the reference before anything is put in place.
 """
@@ -174,7 +174,7 @@ class StreamedVolume:
             and np.allclose(reader.GetDirection(), reference.GetDirection(), atol=1e-5)
         )
         if not same:
-            raise OSError(f"the streamed output's geometry reads back differently from the reference's")
+            raise OSError("the streamed output's geometry reads back differently from the reference's")
 
     def discard(self) -> None:
         self._close()
