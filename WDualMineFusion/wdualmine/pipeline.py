@@ -487,8 +487,8 @@ def fuse_volume(
     notes_before = len(fuser.notes)  # only this run's device notes go into its warnings
     total = pair.a.shape[plan.along]
     # the outputs are filled in place in their images or written to their files: no array is copied again at the end
-    names = ("fused", *(MAP_NAMES if maps else ()))
-    outputs = {name: _output_writer(name, pair.grid, plan.along, streams) for name in names}
+    kinds = ("fused", *(MAP_NAMES if maps else ()))  # (``names`` are the inputs' names)
+    outputs = {kind: _output_writer(kind, pair.grid, plan.along, streams) for kind in kinds}
     batch = max(1, fuser.batch_size)
     for start in range(0, total, batch):
         if cancelled is not None and cancelled():
@@ -503,5 +503,5 @@ def fuse_volume(
     out = FusionResult(
         fused=outputs["fused"][0], warnings=list(pair.warnings) + fuser.notes[notes_before:], aligned=pair, controls=controls, auto=choice
     )
-    out.maps = {name: outputs[name][0] for name in names if name != "fused"}
+    out.maps = {kind: outputs[kind][0] for kind in kinds if kind != "fused"}
     return out

@@ -108,14 +108,15 @@ def _stage(image: sitk.Image, target: Path, folder: Path, compress: bool) -> Sta
     staged = Staged(target, folder)
     main = folder / target.name
     suffix = full_suffix(target)
-    try:
-        with contextlib.nullcontext() if suffix in THREAD_SAFE_SUFFIXES else _SERIAL_WRITER:
+    # the read-back check takes turns too: it runs the same format's library
+    with contextlib.nullcontext() if suffix in THREAD_SAFE_SUFFIXES else _SERIAL_WRITER:
+        try:
             sitk.WriteImage(image, str(main), useCompression=compress and suffix not in IMAGE_2D_SUFFIXES)
-    finally:
-        # every file this write made, data files before the header, so a failure can be cleaned up
-        made = sorted(os.listdir(folder))
-        staged.files = [name for name in made if name != target.name] + [target.name]
-    _verify(main)
+        finally:
+            # every file this write made, data files before the header, so a failure can be cleaned up
+            made = sorted(os.listdir(folder))
+            staged.files = [name for name in made if name != target.name] + [target.name]
+        _verify(main)
     for name in staged.files:
         _fsync(folder / name)
     return staged
