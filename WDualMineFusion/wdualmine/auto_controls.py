@@ -98,11 +98,18 @@ class AutoChoice:
                 f"sampled slices; worst margin {worst} {self.margins[worst]:+.2f})"
             )
         return (
-            f"auto controls: equalise {c.equalise:g}, base power {c.base_power:g}, emphasis {c.emphasis:g}, "
-            f"curve {c.curve_strength:g}, detail {c.detail_strength:g} "
+            f"auto controls: {searched_controls(c)} "
             f"(worst margin over the plain average on {len(self.slices)} sampled slices: {worst} {self.margins[worst]:+.2f}"
             + (f"; confirmed on {self.confirmed} other slices)" if self.confirmed else ")")
         )
+
+
+def searched_controls(c: FusionControls) -> str:
+    """The controls auto sets, in words."""
+    return (
+        f"equalise {c.equalise:g}, base power {c.base_power:g}, emphasis {c.emphasis:g}, "
+        f"curve {c.curve_strength:g}, detail {c.detail_strength:g}"
+    )
 
 
 def sample_indices(a: np.ndarray, b: np.ndarray, count: int = SAMPLE_SLICES, min_foreground: float = 0.1) -> list[int]:

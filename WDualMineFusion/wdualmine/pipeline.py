@@ -11,7 +11,7 @@ import SimpleITK as sitk
 
 from .auto_controls import (
     CONFIRM_PIXELS, SAMPLE_PIXELS, SAMPLE_SLICES, AutoChoice, choose_controls, choose_for_fuser, confirm_choice, neutral_controls,
-    sample_indices,
+    sample_indices, searched_controls,
 )
 from .colour import recolour
 from .controls import FusionControls
@@ -371,7 +371,18 @@ def fuse_slab(
     mask_maps: bool = False,
 ) -> SliceResult:
     """Fuse the slices ``index`` of an aligned pair (N x H x W native-size results)."""
-    inputs = slab_inputs(pair, plan, index)
+    return fuse_inputs(fuser, slab_inputs(pair, plan, index), plan, controls, maps, mask_maps)
+
+
+def fuse_inputs(
+    fuser: Fuser,
+    inputs: SlabInputs,
+    plan: SlicePlan,
+    controls: FusionControls = FusionControls(),
+    maps: bool = False,
+    mask_maps: bool = False,
+) -> SliceResult:
+    """Fuse prepared slab inputs: encode only where the result needs the network, then decode."""
     encoded = fuser.encode_batch(inputs.a, inputs.b) if needs_network(fuser, inputs, controls, maps) else None
     return decode_slab(fuser, encoded, inputs, plan, controls, maps, mask_maps)
 
@@ -423,16 +434,13 @@ def _confirm_on_other_slices(fuser, pair, plan, choice, a_slices, b_slices, step
     if cancelled is not None and cancelled():
         raise Cancelled("fusion cancelled by the user; no output was written")
     inputs = slab_inputs(pair, plan, indices)
-    encoded = fuser.encode_batch(inputs.a, inputs.b) if needs_network(fuser, inputs, choice.controls, maps=False) else None
-    fused = decode_slab(fuser, encoded, inputs, plan, choice.controls).fused
+    fused = fuse_inputs(fuser, inputs, plan, choice.controls).fused
     margins = confirm_choice(fused, inputs.native_a, inputs.native_b, plan.scales[2])
     worst = min(margins, key=margins.get)
     if not margins[worst] >= 0:
-        c = choice.controls
         choice.unconfirmed = (
-            f"equalise {c.equalise:g}, base power {c.base_power:g}, emphasis {c.emphasis:g}, curve {c.curve_strength:g}, "
-            f"detail {c.detail_strength:g} beat it on the {len(choice.slices)} sampled slices but not on {len(indices)} "
-            f"others: {worst} {margins[worst]:+.2f}"
+            f"{searched_controls(choice.controls)} beat it on the {len(choice.slices)} sampled slices but not on "
+            f"{len(indices)} others: {worst} {margins[worst]:+.2f}"
         )
         choice.controls, choice.objective, choice.margins = neutral_controls(start, fixed), 0.0, {m: 0.0 for m in margins}
     else:
