@@ -46,6 +46,7 @@ except ImportError:  # outside Slicer (static checks)
 from slicer.parameterNodeWrapper import WithinRange, parameterNodeWrapper
 
 from WDualMineFusionLib.logic import OUTPUT_KEYS, WDualMineFusionLogic  # noqa: F401  (re-exported for scripts)
+from WDualMineFusionLib.parameters import forgetStalePairCurve, readJsonControl
 
 MODULE_DIR = os.path.dirname(os.path.abspath(__file__))
 PREVIEW_DEBOUNCE_MS = 250
@@ -167,6 +168,8 @@ class WDualMineFusionParameterNode:
     curveStrength: Annotated[float, WithinRange(0.0, 1.0)] = 1.0
     equalise: Annotated[float, WithinRange(0.0, 1.0)] = 0.0
     emphasis: Annotated[float, WithinRange(0.0, 1.0)] = 0.0
+    pairCurve: str = ""  # JSON of the reliability curve auto adapted to the current pair; "" = the model's own
+    pairCurveFor: str = ""  # the node IDs of the two volumes it was adapted to
     autoTune: bool = True  # off after an auto-tuned Apply (``adoptAutoChoice``), so later tweaks are kept
     livePreview: bool = True
     overlay: Overlay = Overlay.reliabilityA
@@ -187,6 +190,7 @@ def controlsFromParameterNode(parameterNode) -> dict:
         "curve_strength": float(parameterNode.curveStrength),
         "equalise": float(parameterNode.equalise),
         "emphasis": float(parameterNode.emphasis),
+        "pair_curve": readJsonControl(parameterNode.pairCurve),
     }
 
 
@@ -316,6 +320,9 @@ class WDualMineFusionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         if node is None:
             return
         self.updateDeviceNote()
+        if forgetStalePairCurve(node):
+            self.addLog(_("Other volumes chosen: the curve adapted to the previous pair is no longer used."))
+            return  # dropping it modified the node again, which has run this already
         controls = controlsFromParameterNode(node)
         if controls != self._lastControls:
             self._lastControls = controls

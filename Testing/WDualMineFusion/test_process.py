@@ -73,7 +73,8 @@ def test_auto_choice_goes_into_the_parameter_node(auto_fusions):
     import dataclasses
     import enum
 
-    from WDualMineFusionLib.parameters import adoptAutoChoice
+    from WDualMineFusionLib.logic import FusionNodes
+    from WDualMineFusionLib.parameters import adoptAutoChoice, forgetStalePairCurve, readJsonControl
 
     class Base(enum.Enum):
         plain = 1
@@ -89,7 +90,11 @@ def test_auto_choice_goes_into_the_parameter_node(auto_fusions):
         curveStrength: float = 1.0
         equalise: float = 0.0
         emphasis: float = 0.0
+        pairCurve: str = ""
+        pairCurveFor: str = ""
         autoTune: bool = True
+        referenceVolume: object = None
+        secondVolume: object = None
         batches: list = dataclasses.field(default_factory=list)
 
         def StartModify(self):
@@ -99,8 +104,16 @@ def test_auto_choice_goes_into_the_parameter_node(auto_fusions):
         def EndModify(self, wasModified):
             self.batches.append("end")
 
+    class Volume:
+        def __init__(self, id):
+            self.id = id
+
+        def GetID(self):
+            return self.id
+
+    mri, pet, other = Volume("vtkMRMLScalarVolumeNode1"), Volume("vtkMRMLScalarVolumeNode2"), Volume("vtkMRMLScalarVolumeNode3")
     nodes = auto_fusions[3]
-    parameters = Parameters()
+    parameters = Parameters(referenceVolume=mri, secondVolume=pet)
     assert adoptAutoChoice(parameters, nodes)
     chosen = {name: getattr(parameters, name) for name in ("detailStrength", "basePower", "curveStrength", "equalise", "emphasis")}
     assert chosen == {"detailStrength": nodes.controls["detail_strength"], "basePower": nodes.controls["base_power"],
@@ -108,10 +121,21 @@ def test_auto_choice_goes_into_the_parameter_node(auto_fusions):
                       "emphasis": nodes.controls["emphasis"]}
     assert parameters.base is Base.plain and parameters.autoTune is False  # the next Apply keeps the user's tweaks
     assert parameters.batches == ["start", "end"]  # one change for the observers (one preview decision)
+    assert readJsonControl(parameters.pairCurve) == nodes.controls["pair_curve"]
+
+    # a curve adapted to the pair is kept as JSON, read back as the engine takes it, and dropped for other volumes
+    from wdualmine.controls import FusionControls
+
+    curve = [[[0.25] * 9 for _ in range(9)], [[-0.1] * 9 for _ in range(9)]]
+    adapted = Parameters(referenceVolume=mri, secondVolume=pet)
+    assert adoptAutoChoice(adapted, FusionNodes(dict(nodes), {**nodes.controls, "pair_curve": curve}, "auto: adapted"))
+    assert FusionControls(pair_curve=readJsonControl(adapted.pairCurve)).pair_curve == FusionControls(pair_curve=curve).pair_curve
+    assert adapted.pairCurveFor == "vtkMRMLScalarVolumeNode1|vtkMRMLScalarVolumeNode2"
+    assert not forgetStalePairCurve(adapted) and adapted.pairCurve
+    adapted.secondVolume = other
+    assert forgetStalePairCurve(adapted) and adapted.pairCurve == ""
 
     # a fusion without auto leaves the parameter node alone
-    from WDualMineFusionLib.logic import FusionNodes
-
     untouched = Parameters(autoTune=False, equalise=0.3)
     assert not adoptAutoChoice(untouched, FusionNodes(dict(nodes), {**nodes.controls, "equalise": 0.9}, None))
     assert untouched == Parameters(autoTune=False, equalise=0.3)

@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 OUTPUT_KEYS = ("fused", "reliabilityA", "reliabilityB", "arbitration")
 CONTROL_NAMES = (
     "detail_strength", "reliability_bias", "arbitration_bias", "base", "base_power", "curve_strength", "equalise", "emphasis",
+    "pair_curve",  # the reliability curve auto adapted to the pair (two tables), or None
 )
 WINDOW_SOURCES = ("display", "percentiles")
 FUNCTIONAL_LABEL = {"ct": "CT", "pet": "PET", "spect": "SPECT"}

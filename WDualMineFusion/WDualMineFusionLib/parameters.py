@@ -7,6 +7,10 @@ No Qt and no MRML calls: it works on the parameter node wrapper (any object with
 from __future__ import annotations
 
 import enum
+import json
+
+# controls held in the parameter node as JSON text ("" for None): the curve auto adapted to the pair
+JSON_CONTROLS = ("pair_curve",)
 
 
 def parameterName(control: str) -> str:
@@ -19,8 +23,16 @@ def writeControls(parameters, controls: dict) -> None:
     """Set each control's field, converted to the field's type (an enum field takes the member of that name)."""
     for control, value in controls.items():
         name = parameterName(control)
+        if control in JSON_CONTROLS:
+            setattr(parameters, name, "" if value is None else json.dumps(value))
+            continue
         current = getattr(parameters, name)
         setattr(parameters, name, type(current)[value] if isinstance(current, enum.Enum) else type(current)(value))
+
+
+def readJsonControl(text: str):
+    """A JSON-held control's value from its parameter-node text ("" is None)."""
+    return json.loads(text) if text else None
 
 
 def adoptAutoChoice(parameters, nodes) -> bool:
@@ -34,7 +46,22 @@ def adoptAutoChoice(parameters, nodes) -> bool:
     wasModified = parameters.StartModify()
     try:
         writeControls(parameters, nodes.controls)
+        parameters.pairCurveFor = pairKey(parameters)
         parameters.autoTune = False
     finally:
         parameters.EndModify(wasModified)
     return True
+
+
+def pairKey(parameters) -> str:
+    """Which two volumes the parameter node holds (their node IDs), to tell whether a pair curve is theirs."""
+    volumes = (parameters.referenceVolume, parameters.secondVolume)
+    return "|".join(volume.GetID() if volume is not None else "" for volume in volumes)
+
+
+def forgetStalePairCurve(parameters) -> bool:
+    """Drop a curve adapted to other volumes than those now chosen (it suits only its own pair); True if dropped."""
+    if parameters.pairCurve and parameters.pairCurveFor != pairKey(parameters):
+        parameters.pairCurve = ""
+        return True
+    return False

@@ -23,6 +23,7 @@ from typing import Callable
 import numpy as np
 
 from .controls import FusionControls
+from .curve_adaptation import adapt_curve, fitting_crops
 from .inference import Cancelled, Fuser
 from .metrics import cc, mi, qabf, r1_stretch, ssim, vif
 from .metrics.flat_noise import flat_mask, flat_noise
@@ -62,7 +63,9 @@ DETAILED_SLICES = 8  # of those, scored on every metric
 DETAILED_PIXELS = 256 * 256  # ... when slices are this size or smaller
 MIN_SIDE = 64  # smaller slices are fused with the given controls
 CONFIRM_PIXELS = 24 * 256 * 256  # a volume's winner is checked on this many other pixels (at least 4 slices)
-NEUTRAL = {"equalise": 0.0, "base_power": 1.0, "emphasis": 0.0, "curve_strength": 0.0, "detail_strength": 0.0}
+NEUTRAL = {"equalise": 0.0, "base_power": 1.0, "emphasis": 0.0, "curve_strength": 0.0, "detail_strength": 0.0, "pair_curve": None}
+# the controls of a curve adapted to the pair: its curve in full, alone (no residual, equalisation, power or emphasis)
+ADAPTED = {"equalise": 0.0, "base_power": 1.0, "emphasis": 0.0, "curve_strength": 1.0, "detail_strength": 0.0}
 
 
 @dataclass
@@ -79,6 +82,7 @@ class AutoChoice:
     fallback: bool = False  # nothing beat the average, and the given controls held its CC: they were kept
     unconfirmed: str = ""  # the winner that other slices did not confirm (the plain average was used instead)
     confirmed: int = 0  # how many other slices confirmed the winner (volumes)
+    adapted: int = 0  # gradient steps of the curve adapted to the pair, where that curve won
 
     def describe(self) -> str:
         c = self.controls
@@ -106,6 +110,8 @@ class AutoChoice:
 
 def searched_controls(c: FusionControls) -> str:
     """The controls auto sets, in words."""
+    if c.pair_curve is not None:
+        return f"the reliability curve adapted to this pair (strength {c.curve_strength:g}, detail {c.detail_strength:g})"
     return (
         f"equalise {c.equalise:g}, base power {c.base_power:g}, emphasis {c.emphasis:g}, "
         f"curve {c.curve_strength:g}, detail {c.detail_strength:g}"
@@ -216,8 +222,9 @@ def choose_controls(
     fixed: tuple[str, ...] = (),
     cancelled: Callable[[], bool] | None = None,
     fallback: FusionControls | None = None,
+    adapt: bool = True,
 ) -> AutoChoice:
-    """Search along the CC ridge, then refine (controls in ``fixed`` keep ``start``'s value).
+    """Search along the CC ridge, refine, then adapt the curve (controls in ``fixed`` keep ``start``'s value).
 
     ``fuse_slices(controls)`` fuses the sampled slices ``a``/``b`` (N x H x W,
     windowed to [0, 1]) under the controls and returns the N x H x W result.
@@ -225,8 +232,10 @@ def choose_controls(
     contrast equalisation that keeps CC above the average by its cushion is
     found by bisection (CC is cheap to score); the candidate is then scored on
     every metric. The best candidate that beats the average on all of them is
-    refined by a coordinate search; if none does, the result is the average,
-    or ``fallback`` where that holds the average's CC on these slices.
+    refined by a coordinate search. With ``adapt``, the reliability curve is then
+    fitted to the sampled slices (``curve_adaptation``) and taken where its
+    objective beats the search's best. If nothing beats the average, the result is
+    the average, or ``fallback`` where that holds the average's CC on these slices.
     """
     if min(a.shape[-2:]) < MIN_SIDE:  # the metrics' windows need room (VIF works on four scales)
         return AutoChoice(start, 0.0, {}, [], 0, skipped=f"slices of {a.shape[-1]}x{a.shape[-2]} pixels are too small to score")
@@ -341,6 +350,19 @@ def choose_controls(
             break
     if best <= 0:
         current = start
+    if adapt and adaptable(start, fixed):
+        fit_a, fit_b, fit_detailed = fitting_crops(a, b)
+        fit_scorer = scorer if fit_a.shape == a.shape and fit_detailed == len(scorer.detailed) else PairScorer(fit_a, fit_b, hot_level, fit_detailed)
+        adapted = adapt_curve(fit_scorer, fit_a, fit_b, CUSHIONS, objective, cancelled=cancelled)
+        if adapted.objective > best + 1e-9:
+            # scored again as the caller fuses (the fusion that will be used, not the adaptation's own copy of it)
+            controls = replace(start, **ADAPTED, pair_curve=adapted.tables)
+            margins = scorer.margins(fused(controls))
+            value = objective(margins)
+            if value > best + 1e-9:
+                history = [(dict(zip(SEARCH_GRID, k)), v[0], v[1]) for k, v in seen.items()]
+                history.append(({"pair curve": adapted.steps}, value, margins))
+                return AutoChoice(controls, value, margins, [], len(cc_seen) + adapted.steps + 1, history, adapted=adapted.steps)
     kept_fallback = False
     if best <= 0 and fallback is not None and cc_margin(fallback) >= 0:
         current, kept_fallback = fallback, True
@@ -349,6 +371,12 @@ def choose_controls(
     history = [(dict(zip(SEARCH_GRID, k)), v[0], v[1]) for k, v in seen.items()]
     # every fusion of the sample is in cc_seen (a full score records its CC there too)
     return AutoChoice(current, best if best > 0 else 0.0, seen[key][1], [], len(cc_seen), history, fallback=kept_fallback)
+
+
+def adaptable(start: FusionControls, fixed: tuple[str, ...] = ()) -> bool:
+    """Whether the curve may be adapted: the controls the user fixed agree with an adapted curve used alone."""
+    agrees = all(getattr(start, name) == value for name, value in ADAPTED.items() if name in fixed)
+    return agrees and start.base == "plain" and start.reliability_bias == 0.0 and start.pair_curve is None
 
 
 def neutral_controls(start: FusionControls, fixed: tuple[str, ...] = ()) -> FusionControls:
@@ -384,9 +412,11 @@ def choose_for_fuser(
     For 2-D images the given controls (by default the trained operating point,
     whose curve was learned on 8-bit atlas slices like these) are kept instead
     of the plain average when nothing beats the average and they hold its CC.
+    The curve is not adapted to 2-D images (not yet measured on the atlas, where
+    the trained curve was fitted).
     """
     encoded = fuser.encode_batch(a, b)
     return choose_controls(
         lambda controls: fuser.decode_batch(encoded, controls, scales, maps=False).fused, a, b, hot_level, start, fixed, cancelled,
-        fallback=start,
+        fallback=start, adapt=False,
     )

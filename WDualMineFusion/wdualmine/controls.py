@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
 BASES = ("plain", "zscore")
+# bounds of an adapted curve's tables (A's log-odds, log gain): w_A stays in (0.0003, 0.9997), the gain in (0.14, 7.4)
+PAIR_CURVE_LIMITS = (8.0, 2.0)
+PAIR_CURVE_KNOTS = (2, 65)
 
 # (minimum, maximum) of each numeric control; the CLI, the Slicer sliders and
 # the validation below all read this table.
@@ -53,6 +57,11 @@ class FusionControls:
         where A is in the brightest part of its own range (above its 90th
         foreground percentile, fully at the 99.5th), so a hot lesion or dense
         bone keeps its contrast in the fused image. 0 leaves the weights alone.
+    pair_curve: a reliability curve adapted to this pair of images (auto's
+        per-pair adaptation, ``curve_adaptation``): two K x K tables over the two
+        grey levels, A's log-odds and the log gain, used in place of the model's
+        learned curve; curve_strength scales it as it scales the learned one.
+        None (default): the model's own curve.
     """
 
     detail_strength: float = 1.0
@@ -63,6 +72,7 @@ class FusionControls:
     curve_strength: float = 1.0
     equalise: float = 0.0
     emphasis: float = 0.0
+    pair_curve: tuple | None = None
 
     def __post_init__(self):
         for name, (low, high) in CONTROL_RANGES.items():
@@ -71,6 +81,25 @@ class FusionControls:
                 raise ValueError(f"{name} must be a number in [{low}, {high}], got {value!r}")
         if self.base not in BASES:
             raise ValueError(f"base must be one of {', '.join(BASES)}, got {self.base!r}")
+        if self.pair_curve is not None:
+            object.__setattr__(self, "pair_curve", _checked_pair_curve(self.pair_curve))
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+def _checked_pair_curve(curve) -> tuple:
+    """The two tables as tuples of floats (JSON gives lists), or ValueError naming what is wrong."""
+    try:
+        tables = tuple(tuple(tuple(float(v) for v in row) for row in table) for table in curve)
+    except (TypeError, ValueError):
+        raise ValueError("pair_curve must be two square tables of numbers (log-odds, log gain)") from None
+    low, high = PAIR_CURVE_KNOTS
+    if len(tables) != 2 or any(len(t) != len(tables[0]) or any(len(row) != len(t) for row in t) for t in tables):
+        raise ValueError("pair_curve must be two square tables of one size (log-odds, log gain)")
+    if not low <= len(tables[0]) <= high:
+        raise ValueError(f"pair_curve tables must have {low} to {high} knots per side, got {len(tables[0])}")
+    for table, limit, name in zip(tables, PAIR_CURVE_LIMITS, ("log-odds", "log gain")):
+        if not all(math.isfinite(v) and abs(v) <= limit for row in table for v in row):
+            raise ValueError(f"pair_curve {name} must be finite numbers within +/-{limit:g}")
+    return tables

@@ -66,6 +66,7 @@ class FusionSession:
         self.outputs: dict = {}
         self.process = None
         self.lastControls: dict | None = None
+        self.pairCurve = None  # the reliability curve auto adapted to the open pair (kept here: no slider shows it)
         self._fitViews = True
         self.initialState()
 
@@ -92,6 +93,7 @@ class FusionSession:
     def controls(self) -> dict:
         values = {name: float(self.state[name]) for name in NUMERIC_CONTROLS}
         values["base"] = str(self.state.base)
+        values["pair_curve"] = self.pairCurve
         return values
 
     def logLine(self, message: str) -> None:  # the logic has logged it already
@@ -126,6 +128,7 @@ class FusionSession:
         self.reference, self.second = nodes
         self.countVolumes()
         self.outputs = {}
+        self.pairCurve = None  # adapted to the previous pair
         self._fitViews = True
         self.logic.showOutputs({"fused": self.reference}, "none")  # the new reference until it is fused
         self.slicerApp.display_manager.reset_views()
@@ -189,6 +192,7 @@ class FusionSession:
         with state:
             if nodes.autoDescription is not None:  # as the panel: the sliders take auto's choice, auto unticks
                 state.update({name: value for name, value in nodes.controls.items() if name in (*NUMERIC_CONTROLS, "base")})
+                self.pairCurve = nodes.controls.get("pair_curve")
                 state.auto_tune = False
             state.apply_seconds = round(time.perf_counter() - started, 2)
             state.has_rgb = "fusedRGB" in nodes

@@ -124,8 +124,11 @@ class WDualMineNet(nn.Module):
         if self.config.reliability_maps:
             if controls.emphasis and hot is None:
                 hot = hot_levels(a)
+            tables = None
+            if controls.pair_curve is not None:
+                tables = tuple(torch.tensor(t, dtype=a.dtype, device=a.device) for t in controls.pair_curve)
             weight_a, gain = self.reliability(
-                a, b, controls.reliability_bias, controls.curve_strength, controls.emphasis, hot
+                a, b, controls.reliability_bias, controls.curve_strength, controls.emphasis, hot, tables
             )
         else:
             weight_a, gain = torch.full_like(a, 0.5), None

@@ -75,6 +75,7 @@ class ReliabilityCurve(nn.Module):
         strength: float = 1.0,
         emphasis: float = 0.0,
         hot: torch.Tensor | None = None,
+        tables: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Return (w_A, gain), each shaped like ``a``.
 
@@ -83,13 +84,16 @@ class ReliabilityCurve(nn.Module):
         "reliability bias"). ``strength`` scales the learned log-odds and
         log-gain: 0 is the plain average, 1 the trained curve. ``emphasis``
         adds up to EMPHASIS_LOGIT to A's log-odds where A is hot for its own
-        image or volume (``hot``: N x 2 levels, see ``hot_levels``).
+        image or volume (``hot``: N x 2 levels, see ``hot_levels``). ``tables``
+        (log-odds, log gain; any knot count) replace the learned ones, e.g. a
+        curve adapted to one pair of images.
         """
-        logit = strength * bilinear_lookup(self.logits, a, b) + 2.0 * bias
+        logits, log_gain = (self.logits, self.log_gain) if tables is None else tables
+        logit = strength * bilinear_lookup(logits, a, b) + 2.0 * bias
         if emphasis:
             logit = logit + EMPHASIS_LOGIT * emphasis * hot_ramp(a, hot if hot is not None else hot_levels(a))
         weight_a = torch.sigmoid(logit)
-        gain = torch.exp(strength * bilinear_lookup(self.log_gain, a, b))
+        gain = torch.exp(strength * bilinear_lookup(log_gain, a, b))
         return weight_a, gain
 
 
