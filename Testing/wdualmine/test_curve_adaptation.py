@@ -106,3 +106,30 @@ def test_pair_curve_is_checked_and_survives_json():
     ]:
         with pytest.raises(ValueError, match=words):
             FusionControls(pair_curve=bad)
+
+
+def test_a_searched_rule_is_copied_into_tables_the_fit_can_start_from(phantom):
+    from wdualmine.curve_adaptation import tables_like
+
+    a, b = slices(phantom)
+    power_mean = np.sqrt(0.5 * (a * a + b * b))  # base power 2, a rule the search tries
+    tables = tables_like(a, b, power_mean)
+    copied = curve_fusion(torch.from_numpy(a), torch.from_numpy(b), *torch.from_numpy(tables)).numpy()
+    anatomy = (a > 0) | (b > 0)
+    assert np.abs(copied - power_mean)[anatomy].mean() < 0.01
+    assert np.abs(copied - power_mean)[anatomy].mean() < 0.3 * np.abs(0.5 * (a + b) - power_mean)[anatomy].mean()
+
+
+def test_big_slices_are_fitted_on_a_crop_around_the_anatomy():
+    from wdualmine.curve_adaptation import FIT_SIDE, fitting_window
+
+    a = np.zeros((6, 512, 400), np.float32)
+    b = np.zeros_like(a)
+    a[:, 300:450, 200:380] = 0.5  # anatomy off centre
+    b[:, 280:470, 190:390] = 0.4
+    (rows, cols), detailed = fitting_window(a, b)
+    assert (rows.stop - rows.start, cols.stop - cols.start) == (FIT_SIDE, FIT_SIDE)
+    assert rows.start <= 280 and rows.stop >= 470 - 40 and 3 <= detailed <= 8
+    small = np.zeros((16, 170, 160), np.float32)
+    (rows, cols), detailed = fitting_window(small, small)
+    assert (rows, cols) == (slice(0, 170), slice(0, 160)) and detailed == 8

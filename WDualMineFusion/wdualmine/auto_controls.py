@@ -23,7 +23,7 @@ from typing import Callable
 import numpy as np
 
 from .controls import FusionControls
-from .curve_adaptation import adapt_curve, fitting_crops
+from .curve_adaptation import adapt_curve, fitting_window, tables_like
 from .inference import Cancelled, Fuser
 from .metrics import cc, mi, qabf, r1_stretch, ssim, vif
 from .metrics.flat_noise import flat_mask, flat_noise
@@ -348,12 +348,20 @@ def choose_controls(
                     best, current, moved = max(best, value), trial, True
         if not moved:
             break
+    seed = current  # the search's winner, or the nearest miss it refined: where the curve's fit starts
     if best <= 0:
         current = start
     if adapt and adaptable(start, fixed):
-        fit_a, fit_b, fit_detailed = fitting_crops(a, b)
+        window, fit_detailed = fitting_window(a, b)
+        fit_a, fit_b = a[(slice(None), *window)], b[(slice(None), *window)]
         fit_scorer = scorer if fit_a.shape == a.shape and fit_detailed == len(scorer.detailed) else PairScorer(fit_a, fit_b, hot_level, fit_detailed)
-        adapted = adapt_curve(fit_scorer, fit_a, fit_b, CUSHIONS, objective, cancelled=cancelled)
+        # two fits: from the plain average, and from the search's best pixel-wise rule (the curve can copy it),
+        # which often lies closer to where every metric holds; the fit is erratic enough that two tries pay
+        starts = [None]
+        if seed != start and not seed.detail_strength and not seed.curve_strength:
+            starts.append(tables_like(fit_a, fit_b, fused(seed)[(slice(None), *window)]))
+        fits = [adapt_curve(fit_scorer, fit_a, fit_b, CUSHIONS, objective, cancelled=cancelled, initial=initial) for initial in starts]
+        adapted = max(fits, key=lambda fit: fit.objective)
         if adapted.objective > best + 1e-9:
             # scored again as the caller fuses (the fusion that will be used, not the adaptation's own copy of it)
             controls = replace(start, **ADAPTED, pair_curve=adapted.tables)

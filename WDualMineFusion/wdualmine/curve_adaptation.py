@@ -42,6 +42,7 @@ CHECK_EVERY = 4  # exact scoring of the current curve (the surrogates only point
 LEARNING_RATE = 0.03
 SMOOTHNESS = 0.1  # weight of the tables' squared second differences
 SOFTNESS = 0.02  # temperature of the soft minimum over the margins (margin units)
+SURPLUS = 0.1  # margin units above the target where the loss stops rewarding a metric
 TARGET = 0.02  # each margin is pushed this far above its cushion, so the exact scores keep some room
 SURROGATE_SMOOTH = {"Qabf": 1.0, "MI": 1.0, "flat noise": 1.0}
 # Big slices are fitted on a crop around the anatomy's centre: the curve is pixel-wise, so it carries over,
@@ -69,26 +70,31 @@ def curve_fusion(a: torch.Tensor, b: torch.Tensor, logits: torch.Tensor, log_gai
 
 
 class _Surrogate:
-    """Torch scores of fused slices on the scorer's slices, as differences from the plain average's, in margin units."""
+    """Torch scores of fused slices, as differences from the plain average's in margin units.
+
+    The scorer's slices are split into two halves that the steps take in turn
+    (each step costs half as much; the exact checks score them all).
+    """
 
     def __init__(self, scorer: PairScorer, a: torch.Tensor, b: torch.Tensor):
         self.scorer = scorer
         self.a8, self.b8 = torch.round(a * 255), torch.round(b * 255)
-        self.kept, self.detailed = scorer.kept, scorer.detailed
         self.hot = torch.from_numpy(scorer.hot)
         self.rest = torch.from_numpy(scorer.rest)
-        self.flat = torch.from_numpy(np.stack([scorer.flat[k] for k in self.detailed])) if self.detailed else None
+        halves = 2 if len(scorer.detailed) >= 2 and len(scorer.kept) >= 2 else 1
+        self.parts = [(scorer.kept[h::halves], scorer.detailed[h::halves]) for h in range(halves)]
+        self.flat = [torch.from_numpy(np.stack([scorer.flat[k] for k in detailed])) if detailed else None for _, detailed in self.parts]
         with torch.no_grad():
-            self.average = self.scores(0.5 * (a + b))
+            self.average = [self.scores(0.5 * (a + b), part) for part in range(halves)]
 
-    def scores(self, fused: torch.Tensor) -> dict[str, torch.Tensor]:
+    def scores(self, fused: torch.Tensor, part: int) -> dict[str, torch.Tensor]:
+        kept, detailed = self.parts[part]
         stretched = dm.stretch(fused)
         # rounded as the protocol's 8-bit round trip, so the values are the exact metrics' (gradients pass straight through)
         stretched = stretched + (torch.round(stretched) - stretched).detach()
-        d, a8, b8 = self.detailed, self.a8, self.b8
-        f, fa, fb = stretched[d], a8[d], b8[d]
+        f, fa, fb = stretched[detailed], self.a8[detailed], self.b8[detailed]
         out = {
-            "CC": dm.cc(stretched[self.kept], a8[self.kept], b8[self.kept]).mean(),
+            "CC": dm.cc(stretched[kept], self.a8[kept], self.b8[kept]).mean(),
             "MI": dm.mi(f, fa, fb, SURROGATE_SMOOTH["MI"]).mean(),
             "VIF": dm.vif(f, fa, fb).mean(),
             "Qabf": dm.qabf(f, fa, fb, SURROGATE_SMOOTH["Qabf"]).mean(),
@@ -96,29 +102,52 @@ class _Surrogate:
         }
         around = fused[self.rest].mean() if self.rest.any() else fused.new_tensor(1.0)
         out["hot contrast"] = (fused[self.hot].mean() - around) / around.clamp_min(1e-6) if self.hot.any() else fused.new_tensor(0.0)
-        if self.flat is not None and self.flat.any():
-            out["flat noise"] = -dm.local_sd(f, SURROGATE_SMOOTH["flat noise"])[self.flat].mean()
-        else:
-            out["flat noise"] = fused.new_tensor(0.0)
+        flat = self.flat[part]
+        out["flat noise"] = -dm.local_sd(f, SURROGATE_SMOOTH["flat noise"])[flat].mean() if flat is not None and flat.any() else fused.new_tensor(0.0)
         return out
 
-    def margins(self, fused: torch.Tensor) -> dict[str, torch.Tensor]:
-        scores = self.scores(fused)
-        return {m: (scores[m] - self.average[m]) / self.scorer.scale[m] for m in scores}
+    def margins(self, fused: torch.Tensor, step: int) -> dict[str, torch.Tensor]:
+        part = step % len(self.parts)
+        scores = self.scores(fused, part)
+        return {m: (scores[m] - self.average[part][m]) / self.scorer.scale[m] for m in scores}
 
 
-def fitting_crops(a: np.ndarray, b: np.ndarray, side: int = FIT_SIDE) -> tuple[np.ndarray, np.ndarray, int]:
-    """The sampled slices cropped to at most side x side around the centre of their anatomy, and how many of them
-    to score on the filtering metrics (at least 3, at most 8, about FIT_PIXELS pixels)."""
+def fitting_window(a: np.ndarray, b: np.ndarray, side: int = FIT_SIDE) -> tuple[tuple[slice, slice], int]:
+    """Where big sampled slices are cut for the fit (at most side x side around the centre of their anatomy),
+    and how many of them to score on the filtering metrics (at least 3, at most 8, about FIT_PIXELS pixels)."""
     height, width = a.shape[-2:]
+    r0 = c0 = 0
     if height > side or width > side:
         rows, cols = np.nonzero(((a > BACKGROUND_LEVEL) | (b > BACKGROUND_LEVEL)).any(axis=0))
         centre = ((rows.min() + rows.max()) // 2, (cols.min() + cols.max()) // 2) if rows.size else (height // 2, width // 2)
         r0 = int(np.clip(centre[0] - side // 2, 0, max(0, height - side)))
         c0 = int(np.clip(centre[1] - side // 2, 0, max(0, width - side)))
-        a, b = a[:, r0:r0 + side, c0:c0 + side], b[:, r0:r0 + side, c0:c0 + side]
-    detailed = max(3, min(8, FIT_PIXELS // (a.shape[-2] * a.shape[-1])))
-    return a, b, detailed
+    window = (slice(r0, r0 + min(side, height)), slice(c0, c0 + min(side, width)))
+    pixels = min(side, height) * min(side, width)
+    return window, max(3, min(8, FIT_PIXELS // pixels))
+
+
+class _Adam:
+    """Adam on one tensor, its step size decaying on a half cosine to a tenth (large steps first, then settle).
+
+    Written out because torch.optim's first use imports its compiler stack (1.6 s), more than a fit's steps take.
+    """
+
+    def __init__(self, tensor: torch.Tensor, steps: int, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8):
+        self.tensor, self.steps = tensor, max(1, steps)
+        self.beta1, self.beta2, self.eps = beta1, beta2, eps
+        self.mean = torch.zeros_like(tensor)
+        self.square = torch.zeros_like(tensor)
+        self.count = 0
+
+    def step(self, gradient: torch.Tensor) -> None:
+        rate = LEARNING_RATE * (0.55 + 0.45 * np.cos(np.pi * min(self.count, self.steps) / self.steps))
+        self.count += 1
+        self.mean.mul_(self.beta1).add_(gradient, alpha=1 - self.beta1)
+        self.square.mul_(self.beta2).addcmul_(gradient, gradient, value=1 - self.beta2)
+        mean = self.mean / (1 - self.beta1**self.count)
+        square = self.square / (1 - self.beta2**self.count)
+        self.tensor.sub_(rate * mean / (square.sqrt() + self.eps))
 
 
 def _roughness(tables: torch.Tensor) -> torch.Tensor:
@@ -136,6 +165,7 @@ def adapt_curve(
     steps: int = STEPS,
     knots: int = KNOTS,
     cancelled: Callable[[], bool] | None = None,
+    initial: np.ndarray | None = None,
 ) -> AdaptedCurve:
     """Fit the curve's tables to the sampled slices ``a``/``b`` (N x H x W in [0, 1], 8-bit levels).
 
@@ -143,16 +173,17 @@ def adapt_curve(
     ``PairScorer`` of these slices); ``cushions`` and ``objective`` are auto's.
     Returns the best curve by the exact objective among the checked ones (the
     average's own tables, objective minus infinity, when none beat it).
+    ``initial`` (2 x K x K) starts the fit elsewhere than at the plain average,
+    e.g. at the tables of a searched rule that nearly passed (``tables_like``).
     """
     from .inference import Cancelled  # the engine's cancellation (imported here: inference imports the network)
 
     ta = torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))
     tb = torch.from_numpy(np.ascontiguousarray(b, dtype=np.float32))
     surrogate = _Surrogate(scorer, ta, tb)
-    tables = torch.zeros(2, knots, knots, requires_grad=True)  # log-odds 0, log gain 0: the plain average
-    optimiser = torch.optim.Adam([tables], lr=LEARNING_RATE)
-    # large steps first, then settle: a cosine decay to a tenth
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimiser, lambda k: 0.55 + 0.45 * np.cos(np.pi * min(k, steps) / steps))
+    start = torch.zeros(2, knots, knots) if initial is None else torch.as_tensor(initial, dtype=torch.float32).clone()
+    tables = start.requires_grad_(True)  # by default log-odds 0, log gain 0: the plain average
+    adam = _Adam(tables, steps)
     limits = torch.tensor(PAIR_CURVE_LIMITS).view(2, 1, 1)
     best = AdaptedCurve(_as_tuples(torch.zeros(2, knots, knots)), float("-inf"), {}, 0)
     for step in range(steps + 1):
@@ -166,17 +197,33 @@ def adapt_curve(
                 best = AdaptedCurve(_as_tuples(tables.detach()), value, exact, step)
             if step == steps:
                 break
-        margins = surrogate.margins(fused)
+        margins = surrogate.margins(fused, step)
         short = torch.stack([margins[m] - cushions.get(m, 0.0) - TARGET for m in margins])
         soft_minimum = -SOFTNESS * torch.logsumexp(-short / SOFTNESS, 0)
-        loss = -(soft_minimum + 0.25 * short.mean()) + SMOOTHNESS * _roughness(tables)
-        optimiser.zero_grad()
-        loss.backward()
-        optimiser.step()
-        schedule.step()
+        # beyond SURPLUS a metric's gain earns nothing more: it must not pull against the metric that is short
+        loss = -(soft_minimum + 0.25 * short.clamp(max=SURPLUS).mean()) + SMOOTHNESS * _roughness(tables)
+        (gradient,) = torch.autograd.grad(loss, tables)
         with torch.no_grad():
+            adam.step(gradient)
             tables.copy_(torch.maximum(torch.minimum(tables, limits), -limits))
     return best
+
+
+def tables_like(a: np.ndarray, b: np.ndarray, fused: np.ndarray, knots: int = KNOTS) -> np.ndarray:
+    """Curve tables (2 x K x K) that roughly reproduce a pixel-wise fusion of these slices: w_A 0.5 everywhere,
+    and at each knot the gain that turns the average into the fusion (median over the pixels nearest that knot)."""
+    ia, ib = np.rint(a * (knots - 1)).astype(int), np.rint(b * (knots - 1)).astype(int)
+    average = 0.5 * (a + b)
+    used = (average > BACKGROUND_LEVEL) & (fused > 0)
+    ratio = np.log(fused[used] / average[used])
+    cell = (ia[used] * knots + ib[used]).ravel()
+    log_gain = np.zeros(knots * knots)
+    order = np.argsort(cell, kind="stable")
+    cells, starts = np.unique(cell[order], return_index=True)
+    for c, group in zip(cells, np.split(ratio[order], starts[1:])):
+        log_gain[c] = np.median(group)
+    limit = PAIR_CURVE_LIMITS[1]
+    return np.stack([np.zeros((knots, knots)), np.clip(log_gain.reshape(knots, knots), -limit, limit)]).astype(np.float32)
 
 
 def _as_tuples(tables: torch.Tensor) -> tuple:
