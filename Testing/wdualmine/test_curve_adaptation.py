@@ -86,10 +86,22 @@ def test_a_control_the_user_fixed_against_the_curve_turns_adaptation_off(phantom
 
     a, b = slices(phantom)
     called = []
-    monkeypatch.setattr(auto, "adapt_curve", lambda *args, **kwargs: called.append(1))
+    from wdualmine.curve_adaptation import AdaptedCurve
+
+    missed = AdaptedCurve(((0.0,),), float("-inf"), {}, 0)
+    monkeypatch.setattr(auto, "adapt_curve", lambda *args, **kwargs: called.append(1) or missed)
     choose_controls(lambda c: 0.5 * (a + b), a, b, 0.9, FusionControls(detail_strength=1.0), fixed=("detail_strength",))
     choose_controls(lambda c: 0.5 * (a + b), a, b, 0.9, FusionControls(reliability_bias=0.5))
     assert called == []
+    # --no-curve-fit: the pair curve is a fixed control (none)
+    from wdualmine.cli import build_parser, fixed_controls
+
+    args = build_parser().parse_args(["fuse", "a.nii", "b.nii", "-o", "out.nii", "--no-curve-fit"])
+    assert fixed_controls(args) == ("pair_curve",)
+    choose_controls(lambda c: 0.5 * (a + b), a, b, 0.9, fixed=fixed_controls(args))
+    assert called == []
+    choose_controls(lambda c: 0.5 * (a + b), a, b, 0.9, fixed=fixed_controls(build_parser().parse_args(["fuse", "a.nii", "b.nii", "-o", "o.nii"])))
+    assert called  # without the flag the curve is fitted
 
 
 def test_pair_curve_is_checked_and_survives_json():
@@ -133,3 +145,15 @@ def test_big_slices_are_fitted_on_a_crop_around_the_anatomy():
     small = np.zeros((16, 170, 160), np.float32)
     (rows, cols), detailed = fitting_window(small, small)
     assert (rows, cols) == (slice(0, 170), slice(0, 160)) and detailed == 8
+
+
+def test_the_fit_looks_the_curve_up_per_pair_of_levels_with_the_same_values(phantom):
+    from wdualmine.curve_adaptation import curve_table, level_index
+
+    a, b = slices(phantom)
+    rng = np.random.default_rng(1)
+    logits, log_gain = torch.from_numpy(rng.normal(0, 1.0, (2, 9, 9)).astype(np.float32))
+    index = level_index(a, b)
+    assert index is not None and level_index(a + 0.001, b) is None  # only 8-bit levels have an index
+    looked_up = curve_table(logits, log_gain).flatten()[index]
+    assert torch.equal(looked_up, curve_fusion(torch.from_numpy(a), torch.from_numpy(b), logits, log_gain))

@@ -384,7 +384,7 @@ def choose_controls(
 def adaptable(start: FusionControls, fixed: tuple[str, ...] = ()) -> bool:
     """Whether the curve may be adapted: the controls the user fixed agree with an adapted curve used alone."""
     agrees = all(getattr(start, name) == value for name, value in ADAPTED.items() if name in fixed)
-    return agrees and start.base == "plain" and start.reliability_bias == 0.0 and start.pair_curve is None
+    return agrees and "pair_curve" not in fixed and start.base == "plain" and start.reliability_bias == 0.0 and start.pair_curve is None
 
 
 def neutral_controls(start: FusionControls, fixed: tuple[str, ...] = ()) -> FusionControls:

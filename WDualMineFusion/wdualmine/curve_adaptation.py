@@ -69,47 +69,104 @@ def curve_fusion(a: torch.Tensor, b: torch.Tensor, logits: torch.Tensor, log_gai
     return compose_output(base * foreground, torch.zeros_like(base), foreground, 0.0, True)[:, 0]
 
 
-class _Surrogate:
-    """Torch scores of fused slices, as differences from the plain average's in margin units.
+LEVELS = 256
 
-    The scorer's slices are split into two halves that the steps take in turn
-    (each step costs half as much; the exact checks score them all).
+
+def _grey_levels() -> torch.Tensor:
+    """The 256 levels of 8-bit inputs in [0, 1], as float32 values identical to the pipeline's quantised ones."""
+    return torch.arange(LEVELS, dtype=torch.float32) / torch.tensor(255.0, dtype=torch.float32)
+
+
+def curve_table(logits: torch.Tensor, log_gain: torch.Tensor) -> torch.Tensor:
+    """The curve's fused value for every pair of 8-bit levels (256 x 256, A's level first), as ``curve_fusion`` gives it.
+
+    The fit works on 8-bit inputs, so a fused slice is this table looked up at each pixel's pair of levels: the
+    curve is computed 65,536 times per step instead of once per pixel, and its gradient gathers there too.
     """
+    levels = _grey_levels()
+    return curve_fusion(levels.view(1, LEVELS, 1).expand(1, LEVELS, LEVELS), levels.view(1, 1, LEVELS).expand(1, LEVELS, LEVELS), logits, log_gain)[0]
 
-    def __init__(self, scorer: PairScorer, a: torch.Tensor, b: torch.Tensor):
+
+def level_index(a: np.ndarray, b: np.ndarray) -> torch.Tensor | None:
+    """Each pixel's index into ``curve_table`` (A's level * 256 + B's), or None if the inputs are not 8-bit levels."""
+    ia, ib = np.rint(np.asarray(a) * 255.0), np.rint(np.asarray(b) * 255.0)
+    levels = _grey_levels().numpy()
+    if not (np.array_equal(levels[ia.astype(np.intp).clip(0, 255)], a) and np.array_equal(levels[ib.astype(np.intp).clip(0, 255)], b)):
+        return None
+    return torch.from_numpy((ia * LEVELS + ib).astype(np.int64))
+
+
+class _LookUp(torch.autograd.Function):
+    """table.flatten()[index], whose gradient is summed per table entry with one bincount (indexing's own
+    backward accumulates pixel by pixel, several times slower on a CPU)."""
+
+    @staticmethod
+    def forward(ctx, table, index):
+        ctx.save_for_backward(index)
+        ctx.size = table.numel()
+        return table.flatten()[index]
+
+    @staticmethod
+    def backward(ctx, grad):
+        (index,) = ctx.saved_tensors
+        summed = torch.bincount(index.flatten(), weights=grad.flatten().double(), minlength=ctx.size)
+        return summed.to(grad.dtype).view(LEVELS, LEVELS), None
+
+
+class _Part:
+    """One half of the sampled slices, which every other step scores (each step costs half as much)."""
+
+    def __init__(self, scorer: PairScorer, kept: list[int], detailed: list[int], a: torch.Tensor, b: torch.Tensor, index):
+        self.slices = sorted(set(kept) | set(detailed))
+        where = {k: n for n, k in enumerate(self.slices)}
+        self.kept, self.detailed = [where[k] for k in kept], [where[k] for k in detailed]
+        self.a, self.b = a[self.slices], b[self.slices]
+        self.a8, self.b8 = torch.round(self.a * 255), torch.round(self.b * 255)
+        self.index = None if index is None else index[self.slices]
+        self.hot = torch.from_numpy(scorer.hot[self.slices])
+        self.rest = torch.from_numpy(scorer.rest[self.slices])
+        self.flat = torch.from_numpy(np.stack([scorer.flat[k] for k in detailed])) if detailed else None
+
+    def fused(self, tables: torch.Tensor) -> torch.Tensor:
+        if self.index is None:
+            return curve_fusion(self.a, self.b, tables[0], tables[1])
+        return _LookUp.apply(curve_table(tables[0], tables[1]), self.index)
+
+
+class _Surrogate:
+    """Torch scores of a curve's fusion, as differences from the plain average's in margin units (see ``_Part``)."""
+
+    def __init__(self, scorer: PairScorer, a: torch.Tensor, b: torch.Tensor, index):
         self.scorer = scorer
-        self.a8, self.b8 = torch.round(a * 255), torch.round(b * 255)
-        self.hot = torch.from_numpy(scorer.hot)
-        self.rest = torch.from_numpy(scorer.rest)
         halves = 2 if len(scorer.detailed) >= 2 and len(scorer.kept) >= 2 else 1
-        self.parts = [(scorer.kept[h::halves], scorer.detailed[h::halves]) for h in range(halves)]
-        self.flat = [torch.from_numpy(np.stack([scorer.flat[k] for k in detailed])) if detailed else None for _, detailed in self.parts]
+        self.parts = [_Part(scorer, scorer.kept[h::halves], scorer.detailed[h::halves], a, b, index) for h in range(halves)]
         with torch.no_grad():
-            self.average = [self.scores(0.5 * (a + b), part) for part in range(halves)]
+            self.average = [self.scores(0.5 * (part.a + part.b), part) for part in self.parts]
 
-    def scores(self, fused: torch.Tensor, part: int) -> dict[str, torch.Tensor]:
-        kept, detailed = self.parts[part]
+    def scores(self, fused: torch.Tensor, part: _Part) -> dict[str, torch.Tensor]:
         stretched = dm.stretch(fused)
         # rounded as the protocol's 8-bit round trip, so the values are the exact metrics' (gradients pass straight through)
         stretched = stretched + (torch.round(stretched) - stretched).detach()
-        f, fa, fb = stretched[detailed], self.a8[detailed], self.b8[detailed]
+        kept, detailed = part.kept, part.detailed
+        f, fa, fb = stretched[detailed], part.a8[detailed], part.b8[detailed]
         out = {
-            "CC": dm.cc(stretched[kept], self.a8[kept], self.b8[kept]).mean(),
+            "CC": dm.cc(stretched[kept], part.a8[kept], part.b8[kept]).mean(),
             "MI": dm.mi(f, fa, fb, SURROGATE_SMOOTH["MI"]).mean(),
             "VIF": dm.vif(f, fa, fb).mean(),
             "Qabf": dm.qabf(f, fa, fb, SURROGATE_SMOOTH["Qabf"]).mean(),
             "SSIM": dm.ssim(f, fa, fb).mean(),
         }
-        around = fused[self.rest].mean() if self.rest.any() else fused.new_tensor(1.0)
-        out["hot contrast"] = (fused[self.hot].mean() - around) / around.clamp_min(1e-6) if self.hot.any() else fused.new_tensor(0.0)
-        flat = self.flat[part]
+        around = fused[part.rest].mean() if part.rest.any() else fused.new_tensor(1.0)
+        out["hot contrast"] = (fused[part.hot].mean() - around) / around.clamp_min(1e-6) if part.hot.any() else fused.new_tensor(0.0)
+        flat = part.flat
         out["flat noise"] = -dm.local_sd(f, SURROGATE_SMOOTH["flat noise"])[flat].mean() if flat is not None and flat.any() else fused.new_tensor(0.0)
         return out
 
-    def margins(self, fused: torch.Tensor, step: int) -> dict[str, torch.Tensor]:
-        part = step % len(self.parts)
-        scores = self.scores(fused, part)
-        return {m: (scores[m] - self.average[part][m]) / self.scorer.scale[m] for m in scores}
+    def margins(self, tables: torch.Tensor, step: int) -> dict[str, torch.Tensor]:
+        number = step % len(self.parts)
+        part = self.parts[number]
+        scores = self.scores(part.fused(tables), part)
+        return {m: (scores[m] - self.average[number][m]) / self.scorer.scale[m] for m in scores}
 
 
 def fitting_window(a: np.ndarray, b: np.ndarray, side: int = FIT_SIDE) -> tuple[tuple[slice, slice], int]:
@@ -180,7 +237,8 @@ def adapt_curve(
 
     ta = torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))
     tb = torch.from_numpy(np.ascontiguousarray(b, dtype=np.float32))
-    surrogate = _Surrogate(scorer, ta, tb)
+    index = level_index(ta.numpy(), tb.numpy())  # None: inputs off the 8-bit levels, fused pixel by pixel
+    surrogate = _Surrogate(scorer, ta, tb, index)
     start = torch.zeros(2, knots, knots) if initial is None else torch.as_tensor(initial, dtype=torch.float32).clone()
     tables = start.requires_grad_(True)  # by default log-odds 0, log gain 0: the plain average
     adam = _Adam(tables, steps)
@@ -189,15 +247,16 @@ def adapt_curve(
     for step in range(steps + 1):
         if cancelled is not None and cancelled():
             raise Cancelled("fusion cancelled by the user; no output was written")
-        fused = curve_fusion(ta, tb, tables[0], tables[1])
         if step and step % CHECK_EVERY == 0 or step == steps:
-            exact = scorer.margins(fused.detach().double().numpy())
+            with torch.no_grad():
+                fused = curve_fusion(ta, tb, tables[0], tables[1]) if index is None else curve_table(tables[0], tables[1]).flatten()[index]
+            exact = scorer.margins(fused.double().numpy())
             value = objective(exact)
             if value > best.objective:
                 best = AdaptedCurve(_as_tuples(tables.detach()), value, exact, step)
             if step == steps:
                 break
-        margins = surrogate.margins(fused, step)
+        margins = surrogate.margins(tables, step)
         short = torch.stack([margins[m] - cushions.get(m, 0.0) - TARGET for m in margins])
         soft_minimum = -SOFTNESS * torch.logsumexp(-short / SOFTNESS, 0)
         # beyond SURPLUS a metric's gain earns nothing more: it must not pull against the metric that is short
