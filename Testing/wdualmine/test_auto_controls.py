@@ -171,3 +171,26 @@ def test_a_winner_the_other_slices_do_not_confirm_gives_the_plain_average(phanto
     assert "not on" in result.auto.describe() and "Qabf -0.20" in result.auto.describe()
     plain = fuse_volume(pet_fuser, pet, mri, c)
     assert np.array_equal(sitk.GetArrayViewFromImage(result.fused), sitk.GetArrayViewFromImage(plain.fused))
+
+
+def test_a_fitted_curve_the_other_slices_do_not_confirm_gives_way_to_the_searched_winner(phantom, pet_fuser, monkeypatch):
+    """The fit beat the search's winner on the sample, other slices reject the curve: the searched winner is checked next."""
+    import wdualmine.pipeline as pipeline
+    from wdualmine.auto_controls import ADAPTED, AutoChoice
+
+    searched = FusionControls(equalise=0.25, base_power=1.25, curve_strength=0.0, detail_strength=0.0)
+    curve = [[[0.2] * 9 for _ in range(9)], [[0.05] * 9 for _ in range(9)]]
+    fitted = FusionControls(**ADAPTED, pair_curve=curve)
+
+    def chosen(fuse_sample, a, b, hot_level, start, fixed, cancelled):
+        return AutoChoice(fitted, 0.9, {"CC": 0.9}, [], 1, adapted=64, runner_up=(searched, 0.4, {"CC": 0.4}))
+
+    verdicts = iter([{"CC": -0.1, "Qabf": 0.2}, {"CC": 0.05, "Qabf": 0.1}])  # the curve fails, the searched rule holds
+    monkeypatch.setattr(pipeline, "choose_controls", chosen)
+    monkeypatch.setattr(pipeline, "confirm_choice", lambda *args: next(verdicts))
+    pet = sitk.GetImageFromArray(phantom((40, 72, 80), seed=1, functional=True))
+    mri = sitk.GetImageFromArray(phantom((40, 72, 80), seed=2))
+    result = fuse_volume(pet_fuser, pet, mri, auto=True)
+    assert result.controls == searched and result.auto.adapted == 0 and result.auto.confirmed > 0
+    text = result.auto.describe()
+    assert text.startswith("auto controls: equalise 0.25") and "adapted to this pair" in text and "CC -0.10" in text

@@ -83,12 +83,14 @@ class AutoChoice:
     unconfirmed: str = ""  # the winner that other slices did not confirm (the plain average was used instead)
     confirmed: int = 0  # how many other slices confirmed the winner (volumes)
     adapted: int = 0  # gradient steps of the curve adapted to the pair, where that curve won
+    # the search's own winner where a fitted curve beat it: (controls, objective, margins), tried if the curve is not confirmed
+    runner_up: tuple | None = field(default=None, repr=False)
 
     def describe(self) -> str:
         c = self.controls
         if self.skipped:
             return f"auto controls: not adapted ({self.skipped}); the given controls were used"
-        if self.unconfirmed:
+        if self.unconfirmed and not self.confirmed:
             return f"auto controls: the plain average ({self.unconfirmed})"
         if self.fallback:
             return (
@@ -105,6 +107,7 @@ class AutoChoice:
             f"auto controls: {searched_controls(c)} "
             f"(worst margin over the plain average on {len(self.slices)} sampled slices: {worst} {self.margins[worst]:+.2f}"
             + (f"; confirmed on {self.confirmed} other slices)" if self.confirmed else ")")
+            + (f"; not {self.unconfirmed}" if self.unconfirmed else "")
         )
 
 
@@ -370,7 +373,8 @@ def choose_controls(
             if value > best + 1e-9:
                 history = [(dict(zip(SEARCH_GRID, k)), v[0], v[1]) for k, v in seen.items()]
                 history.append(({"pair curve": adapted.steps}, value, margins))
-                return AutoChoice(controls, value, margins, [], len(cc_seen) + adapted.steps + 1, history, adapted=adapted.steps)
+                runner_up = (current, best, seen[key_of(current)][1]) if best > 0 else None
+                return AutoChoice(controls, value, margins, [], len(cc_seen) + adapted.steps + 1, history, adapted=adapted.steps, runner_up=runner_up)
     kept_fallback = False
     if best <= 0 and fallback is not None and cc_margin(fallback) >= 0:
         current, kept_fallback = fallback, True

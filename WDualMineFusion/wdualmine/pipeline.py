@@ -423,7 +423,8 @@ def _confirm_on_other_slices(fuser, pair, plan, choice, a_slices, b_slices, step
     """Check auto's winner on slices it was not chosen on; if any score falls below the average's, use the average.
 
     The search's sample is small and its winner is the best of many tries, so its margins flatter it; a
-    radiologist should never get less than the plain average because of that.
+    radiologist should never get less than the plain average because of that. Where a fitted curve won over a
+    searched setting that also beat the average, that setting is checked in its turn when the curve fails.
     """
     others = [k for k in range(a_slices.shape[0]) if k * step not in choice.slices]
     count = max(4, CONFIRM_PIXELS // max(1, plan.plane_shape[0] * plan.plane_shape[1]))
@@ -431,20 +432,28 @@ def _confirm_on_other_slices(fuser, pair, plan, choice, a_slices, b_slices, step
     indices = [others[k] * step for k in picked]
     if not indices:
         return  # a volume too thin to hold other slices with anatomy: the sample's verdict stands
-    if cancelled is not None and cancelled():
-        raise Cancelled("fusion cancelled by the user; no output was written")
     inputs = slab_inputs(pair, plan, indices)
-    fused = fuse_inputs(fuser, inputs, plan, choice.controls).fused
-    margins = confirm_choice(fused, inputs.native_a, inputs.native_b, plan.scales[2])
-    worst = min(margins, key=margins.get)
-    if not margins[worst] >= 0:
-        choice.unconfirmed = (
-            f"{searched_controls(choice.controls)} beat it on the {len(choice.slices)} sampled slices but not on "
+    failures = []
+    candidates = [(choice.controls, choice.objective, choice.margins, choice.adapted)]
+    if choice.runner_up is not None:
+        candidates.append((*choice.runner_up, 0))
+    for controls, value, sample_margins, adapted in candidates:
+        if cancelled is not None and cancelled():
+            raise Cancelled("fusion cancelled by the user; no output was written")
+        fused = fuse_inputs(fuser, inputs, plan, controls).fused
+        margins = confirm_choice(fused, inputs.native_a, inputs.native_b, plan.scales[2])
+        worst = min(margins, key=margins.get)
+        if margins[worst] >= 0:
+            choice.controls, choice.objective, choice.margins, choice.adapted = controls, value, sample_margins, adapted
+            choice.confirmed = len(indices)
+            choice.unconfirmed = "; ".join(failures)  # a fitted curve that other slices did not confirm, if any
+            return
+        failures.append(
+            f"{searched_controls(controls)} beat it on the {len(choice.slices)} sampled slices but not on "
             f"{len(indices)} others: {worst} {margins[worst]:+.2f}"
         )
-        choice.controls, choice.objective, choice.margins = neutral_controls(start, fixed), 0.0, {m: 0.0 for m in margins}
-    else:
-        choice.confirmed = len(indices)
+    choice.unconfirmed = "; ".join(failures)
+    choice.controls, choice.objective, choice.margins, choice.adapted = neutral_controls(start, fixed), 0.0, {m: 0.0 for m in margins}, 0
 
 
 def fuse_volume(
