@@ -9,10 +9,12 @@ contrast of A's hottest part (a lesion, dense bone) and the noise in flat
 regions. The search walks the CC ridge: for each shape of rule (base power,
 functional emphasis, learned curve, experts' detail) it finds the least
 contrast equalisation that holds CC, scores that candidate on everything, and
-refines the best one. A candidate is kept only if it beats the average on
-every score by a cushion; otherwise the result is the plain average. It is
-unsupervised (no reference image), bounded (a fixed number of slices and
-candidates) and deterministic.
+refines the best one. For volumes the reliability curve is then fitted to
+the sampled slices (``curve_adaptation``), which reaches settings no
+searched rule can. A candidate is kept only if it beats the average on every
+score by a cushion; otherwise the result is the plain average. It is
+unsupervised (no reference image), bounded (a fixed number of slices,
+candidates and fitting steps) and deterministic.
 """
 
 from __future__ import annotations
