@@ -157,3 +157,19 @@ def test_the_fit_looks_the_curve_up_per_pair_of_levels_with_the_same_values(phan
     assert index is not None and level_index(a + 0.001, b) is None  # only 8-bit levels have an index
     looked_up = curve_table(logits, log_gain).flatten()[index]
     assert torch.equal(looked_up, curve_fusion(torch.from_numpy(a), torch.from_numpy(b), logits, log_gain))
+
+
+def test_the_fit_stops_when_the_user_cancels(phantom):
+    from wdualmine.inference import Cancelled
+
+    a, b = slices(phantom)
+    scorer = PairScorer(a, b, hot_level=0.9)
+    asked = []
+
+    def cancelled():
+        asked.append(1)
+        return len(asked) > 5  # the user presses Cancel during the sixth step
+
+    with pytest.raises(Cancelled, match="cancelled"):
+        adapt_curve(scorer, a, b, CUSHIONS, objective, steps=64, cancelled=cancelled)
+    assert len(asked) == 6  # asked before every step: a cancel waits one step at most
