@@ -173,3 +173,29 @@ def test_the_fit_stops_when_the_user_cancels(phantom):
     with pytest.raises(Cancelled, match="cancelled"):
         adapt_curve(scorer, a, b, CUSHIONS, objective, steps=64, cancelled=cancelled)
     assert len(asked) == 6  # asked before every step: a cancel waits one step at most
+
+
+@pytest.mark.parametrize("cropped, fits", [(False, 2), (True, 1)])
+def test_slices_too_big_for_one_crop_get_one_fit_from_the_searched_rule(phantom, monkeypatch, cropped, fits):
+    import wdualmine.auto_controls as auto
+    from wdualmine.curve_adaptation import AdaptedCurve
+
+    a, b = slices(phantom, size=(80, 80))
+    if cropped:  # as if the slices were bigger than the fit's crop (a 512 x 512 CT): fitted on a part of them
+        monkeypatch.setattr(auto, "fitting_window", lambda a, b: ((slice(8, 72), slice(8, 72)), 3))
+    starts = []
+    monkeypatch.setattr(auto, "adapt_curve", lambda *args, initial=None, **kwargs: starts.append(initial) or AdaptedCurve(((0.0,),), float("-inf"), {}, 0))
+    noise = np.random.default_rng(0).normal(0, 0.02, a.shape)
+    zsum = a / a.std() + b / b.std()
+    zsum = zsum / zsum.max()
+
+    def fuse(controls):  # equalising raises CC (the search's ridge), the noise costs the rest: it ends on a near miss
+        average = 0.5 * (a + b)
+        neutral = (controls.equalise, controls.emphasis, controls.curve_strength, controls.detail_strength, controls.base_power) == (0, 0, 0, 0, 1)
+        if neutral:
+            return average
+        mixed = (1 - controls.equalise) * average + controls.equalise * zsum
+        return np.clip(mixed + noise * (controls.base_power - 0.5), 0, 1) * ((a > 0) | (b > 0))
+
+    choose_controls(fuse, a, b, 0.9)
+    assert len(starts) == fits and starts[-1] is not None  # the searched rule's tables are always one start

@@ -361,10 +361,14 @@ def choose_controls(
         fit_a, fit_b = a[(slice(None), *window)], b[(slice(None), *window)]
         fit_scorer = scorer if fit_a.shape == a.shape and fit_detailed == len(scorer.detailed) else PairScorer(fit_a, fit_b, hot_level, fit_detailed)
         # two fits: from the plain average, and from the search's best pixel-wise rule (the curve can copy it),
-        # which often lies closer to where every metric holds; the fit is erratic enough that two tries pay
+        # which often lies closer to where every metric holds; the fit is erratic enough that two tries pay.
+        # Slices too big for one crop (a 512 x 512 CT) get the second start only: their volumes already cost
+        # the most to fuse, and a fit there takes about 25 s on 2 cores
         starts = [None]
         if seed != start and not seed.detail_strength and not seed.curve_strength:
             starts.append(tables_like(fit_a, fit_b, fused(seed)[(slice(None), *window)]))
+            if fit_a.shape != a.shape:
+                starts = starts[1:]
         fits = [adapt_curve(fit_scorer, fit_a, fit_b, CUSHIONS, objective, cancelled=cancelled, initial=initial) for initial in starts]
         adapted = max(fits, key=lambda fit: fit.objective)
         if adapted.objective > best + 1e-9:
