@@ -30,8 +30,9 @@ import torch
 
 from .controls import PAIR_CURVE_LIMITS
 from .metrics import differentiable as dm
-from .network.reliability import bilinear_lookup
-from .network.residual import BACKGROUND_LEVEL, compose_output, fusion_terms
+from .inference import Cancelled
+from .network.reliability import curve_weight_and_gain
+from .network.residual import BACKGROUND_LEVEL, compose_output, foreground_mask, fusion_terms
 
 if TYPE_CHECKING:
     from .auto_controls import PairScorer
@@ -62,9 +63,8 @@ class AdaptedCurve:
 def curve_fusion(a: torch.Tensor, b: torch.Tensor, logits: torch.Tensor, log_gain: torch.Tensor) -> torch.Tensor:
     """The fused slices (N x H x W in [0, 1)) of the curve, computed as the model computes them."""
     a4, b4 = a[:, None], b[:, None]
-    weight_a = torch.sigmoid(bilinear_lookup(logits, a4, b4))
-    gain = torch.exp(bilinear_lookup(log_gain, a4, b4))
-    foreground = ((a4 > BACKGROUND_LEVEL) | (b4 > BACKGROUND_LEVEL)).to(a4.dtype)
+    weight_a, gain = curve_weight_and_gain(logits, log_gain, a4, b4)
+    foreground = foreground_mask(a4, b4)
     base, _ = fusion_terms(a4, b4, "plain", 1.0, None, weight_a, gain, 0.0)
     return compose_output(base * foreground, torch.zeros_like(base), foreground, 0.0, True)[:, 0]
 
@@ -233,8 +233,6 @@ def adapt_curve(
     ``initial`` (2 x K x K) starts the fit elsewhere than at the plain average,
     e.g. at the tables of a searched rule that nearly passed (``tables_like``).
     """
-    from .inference import Cancelled  # the engine's cancellation (imported here: inference imports the network)
-
     ta = torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))
     tb = torch.from_numpy(np.ascontiguousarray(b, dtype=np.float32))
     index = level_index(ta.numpy(), tb.numpy())  # None: inputs off the 8-bit levels, fused pixel by pixel

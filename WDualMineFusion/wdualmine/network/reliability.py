@@ -89,12 +89,25 @@ class ReliabilityCurve(nn.Module):
         curve adapted to one pair of images.
         """
         logits, log_gain = (self.logits, self.log_gain) if tables is None else tables
-        logit = strength * bilinear_lookup(logits, a, b) + 2.0 * bias
-        if emphasis:
-            logit = logit + EMPHASIS_LOGIT * emphasis * hot_ramp(a, hot if hot is not None else hot_levels(a))
-        weight_a = torch.sigmoid(logit)
-        gain = torch.exp(strength * bilinear_lookup(log_gain, a, b))
-        return weight_a, gain
+        extra = EMPHASIS_LOGIT * emphasis * hot_ramp(a, hot if hot is not None else hot_levels(a)) if emphasis else None
+        return curve_weight_and_gain(logits, log_gain, a, b, strength, bias, extra)
+
+
+def curve_weight_and_gain(
+    logits: torch.Tensor,
+    log_gain: torch.Tensor,
+    a: torch.Tensor,
+    b: torch.Tensor,
+    strength: float = 1.0,
+    bias: float = 0.0,
+    extra: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(w_A, gain) of a curve's two tables at the points (a, b), its log-odds scaled by ``strength``, shifted
+    by twice ``bias`` and by ``extra`` (the functional emphasis); the curve of the model and of a fit alike."""
+    logit = strength * bilinear_lookup(logits, a, b) + 2.0 * bias
+    if extra is not None:
+        logit = logit + extra
+    return torch.sigmoid(logit), torch.exp(strength * bilinear_lookup(log_gain, a, b))
 
 
 def weight_at_scale(weight_a: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
