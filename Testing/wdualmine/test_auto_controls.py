@@ -98,7 +98,7 @@ def test_a_near_miss_is_refined_into_a_narrow_window_that_beats_the_average(monk
 
     class Landscape:  # margins as a function of the controls: the "fused image" is the controls themselves
         def __init__(self, a, b, hot_level, detailed):
-            pass
+            self.cushions = CUSHIONS
 
         def cc_margin(self, controls):
             return 0.2 * controls.equalise - 0.05 * (controls.base_power - 1.0)
@@ -125,7 +125,7 @@ def _winner_on_the_sample(monkeypatch, controls):
     import wdualmine.pipeline as pipeline
     from wdualmine.auto_controls import AutoChoice
 
-    def chosen(fuse_sample, a, b, hot_level, start, fixed, cancelled):
+    def chosen(fuse_sample, a, b, hot_level, start, fixed, cancelled, statistics=None):
         fuse_sample(controls)
         return AutoChoice(controls, 0.5, {"CC": 0.5}, [], 1)
 
@@ -182,7 +182,7 @@ def test_a_fitted_curve_the_other_slices_do_not_confirm_gives_way_to_the_searche
     curve = [[[0.2] * 9 for _ in range(9)], [[0.05] * 9 for _ in range(9)]]
     fitted = FusionControls(**ADAPTED, pair_curve=curve)
 
-    def chosen(fuse_sample, a, b, hot_level, start, fixed, cancelled):
+    def chosen(fuse_sample, a, b, hot_level, start, fixed, cancelled, statistics=None):
         return AutoChoice(fitted, 0.9, {"CC": 0.9}, [], 1, adapted=64, runner_up=(searched, 0.4, {"CC": 0.4}))
 
     verdicts = iter([{"CC": -0.1, "Qabf": 0.2}, {"CC": 0.05, "Qabf": 0.1}])  # the curve fails, the searched rule holds

@@ -8,7 +8,7 @@ import torch
 
 from wdualmine.auto_controls import ADAPTED, CUSHIONS, PairScorer, choose_controls, objective
 from wdualmine.controls import FusionControls
-from wdualmine.curve_adaptation import adapt_curve, curve_fusion
+from wdualmine.curve_adaptation import BaseRule, adapt_curve, curve_fusion
 
 
 def slices(phantom, n=3, size=(72, 80)):
@@ -29,6 +29,39 @@ def test_the_adapted_curve_fuses_as_the_model_fuses_it(phantom, pet_fuser):
     # strength 0 scales the adapted curve away, as it does the learned one: the plain average
     plain, _ = pet_fuser.compose(a, b, None, FusionControls(**{**ADAPTED, "curve_strength": 0.0}, pair_curve=tables.tolist()))
     assert np.allclose(plain, np.where((a > 0) | (b > 0), 0.5 * (a + b), 0), atol=1e-6)
+
+
+def test_a_curve_fitted_on_a_searched_rule_fuses_as_the_model_fuses_it(phantom, pet_fuser):
+    """The second fit keeps the search's equalisation, power and emphasis (with the volume's fixed statistics)
+    and fits the curve's weight and gain on top: at tables 0 it is that rule exactly."""
+    from wdualmine.curve_adaptation import BaseRule, curve_table, level_index
+
+    a, b = slices(phantom)
+    statistics = (0.2, 0.3, 0.7, 0.95)  # the sources' standard deviations and A's two hot levels, as a volume's plan has them
+    rule = BaseRule(0.4, 1.5, 0.5, statistics)
+    tables = np.random.default_rng(3).normal(0, 0.5, (2, 9, 9)).astype(np.float32)
+    controls = FusionControls(**(ADAPTED | rule.controls()), pair_curve=tables.tolist())
+    fused, _ = pet_fuser.compose(a, b, None, controls, statistics)
+    fitted = curve_fusion(torch.from_numpy(a), torch.from_numpy(b), *torch.from_numpy(tables), rule).numpy()
+    looked_up = curve_table(*torch.from_numpy(tables), rule).flatten()[level_index(a, b)].numpy()
+    assert np.array_equal(fused, fitted) and np.array_equal(fused, looked_up)
+    searched, _ = pet_fuser.compose(a, b, None, FusionControls(**rule.controls(), curve_strength=0.0, detail_strength=0.0), statistics)
+    at_zero = curve_fusion(torch.from_numpy(a), torch.from_numpy(b), torch.zeros(9, 9), torch.zeros(9, 9), rule).numpy()
+    assert np.abs(at_zero - searched).max() < 1e-6
+    with pytest.raises(ValueError, match="statistics"):
+        BaseRule(equalise=0.5)  # per-slice statistics would make the fit's one lookup table wrong
+
+
+def test_cc_cushion_is_never_beyond_the_room_any_fusion_has_above_the_average(phantom):
+    """Sources that already correlate closely leave the average within a hair of the CC ceiling; CC's cushion
+    must then shrink to half that room, or no fusion could ever be taken (the bundled sample)."""
+    a, _ = slices(phantom)
+    b = np.round(np.clip(a * 0.8 + 0.05 * (a > 0), 0, 1) * 255) / 255  # nearly a linear copy of A
+    close = PairScorer(a, b.astype(np.float32), hot_level=0.9)
+    assert 0 <= close.cc_room < 2 * CUSHIONS["CC"]
+    assert close.cushions["CC"] == pytest.approx(0.5 * close.cc_room) and close.cushions["MI"] == CUSHIONS["MI"]
+    far = PairScorer(*slices(phantom), hot_level=0.9)
+    assert far.cc_room > 2 * CUSHIONS["CC"] and far.cushions == CUSHIONS
 
 
 def test_adaptation_keeps_only_a_curve_that_beats_the_average_on_every_score(phantom):
@@ -120,18 +153,6 @@ def test_pair_curve_is_checked_and_survives_json():
             FusionControls(pair_curve=bad)
 
 
-def test_a_searched_rule_is_copied_into_tables_the_fit_can_start_from(phantom):
-    from wdualmine.curve_adaptation import tables_like
-
-    a, b = slices(phantom)
-    power_mean = np.sqrt(0.5 * (a * a + b * b))  # base power 2, a rule the search tries
-    tables = tables_like(a, b, power_mean)
-    copied = curve_fusion(torch.from_numpy(a), torch.from_numpy(b), *torch.from_numpy(tables)).numpy()
-    anatomy = (a > 0) | (b > 0)
-    assert np.abs(copied - power_mean)[anatomy].mean() < 0.01
-    assert np.abs(copied - power_mean)[anatomy].mean() < 0.3 * np.abs(0.5 * (a + b) - power_mean)[anatomy].mean()
-
-
 def test_big_slices_are_fitted_on_a_crop_around_the_anatomy():
     from wdualmine.curve_adaptation import FIT_SIDE, fitting_window
 
@@ -184,7 +205,7 @@ def test_slices_too_big_for_one_crop_get_one_fit_from_the_searched_rule(phantom,
     if cropped:  # as if the slices were bigger than the fit's crop (a 512 x 512 CT): fitted on a part of them
         monkeypatch.setattr(auto, "fitting_window", lambda a, b: ((slice(8, 72), slice(8, 72)), 3))
     starts = []
-    monkeypatch.setattr(auto, "adapt_curve", lambda *args, initial=None, **kwargs: starts.append(initial) or AdaptedCurve(((0.0,),), float("-inf"), {}, 0))
+    monkeypatch.setattr(auto, "adapt_curve", lambda *args, rule, **kwargs: starts.append(rule) or AdaptedCurve(((0.0,),), float("-inf"), {}, 0))
     noise = np.random.default_rng(0).normal(0, 0.02, a.shape)
     zsum = a / a.std() + b / b.std()
     zsum = zsum / zsum.max()
@@ -197,5 +218,12 @@ def test_slices_too_big_for_one_crop_get_one_fit_from_the_searched_rule(phantom,
         mixed = (1 - controls.equalise) * average + controls.equalise * zsum
         return np.clip(mixed + noise * (controls.base_power - 0.5), 0, 1) * ((a > 0) | (b > 0))
 
-    choose_controls(fuse, a, b, 0.9)
-    assert len(starts) == fits and starts[-1] is not None  # the searched rule's tables are always one start
+    statistics = (float(a.std()), float(b.std()), 0.9, 1.0)
+    choose_controls(fuse, a, b, 0.9, statistics=statistics)
+    # the searched rule (its equalisation, with the volume's statistics) is always one base the curve is fitted on
+    assert len(starts) == fits and starts[-1].equalise > 0 and starts[-1].statistics == statistics
+    if fits == 2:
+        assert starts[0] == BaseRule()  # and the plain average the other
+    starts.clear()
+    choose_controls(fuse, a, b, 0.9)  # without fixed statistics an equalising rule cannot be one lookup table: not fitted
+    assert all(rule == BaseRule() for rule in starts)

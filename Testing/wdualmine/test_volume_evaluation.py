@@ -101,3 +101,10 @@ def test_flat_noise_sees_noise_added_where_the_sources_are_flat():
     noisy = clean + rng.normal(0, 5, clean.shape) * (clean > 0)
     assert flat_noise(clean, sa, sb) < 0.5
     assert flat_noise(noisy, sa, sb) > 3.0
+
+
+def test_eval_volumes_without_cases_names_what_to_give(capsys):
+    from wdualmine.cli import main
+
+    assert main(["eval-volumes"]) == 2
+    assert "give A and B (and --task), or --manifest CASES.csv" in capsys.readouterr().err

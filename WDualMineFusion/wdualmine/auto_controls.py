@@ -25,9 +25,9 @@ from typing import Callable
 import numpy as np
 
 from .controls import FusionControls
-from .curve_adaptation import adapt_curve, fitting_window, tables_like
+from .curve_adaptation import BaseRule, adapt_curve, fitting_window
 from .inference import Cancelled, Fuser
-from .metrics import cc, mi, qabf, r1_stretch, ssim, vif
+from .metrics import cc, cc_ceiling, mi, qabf, r1_stretch, ssim, vif
 from .metrics.flat_noise import flat_mask, flat_noise
 from .network.residual import BACKGROUND_LEVEL
 
@@ -116,7 +116,8 @@ class AutoChoice:
 def searched_controls(c: FusionControls) -> str:
     """The controls auto sets, in words."""
     if c.pair_curve is not None:
-        return f"the reliability curve adapted to this pair (strength {c.curve_strength:g}, detail {c.detail_strength:g})"
+        on = f" on equalise {c.equalise:g}, base power {c.base_power:g}, emphasis {c.emphasis:g}" if (c.equalise, c.base_power, c.emphasis) != (0, 1, 0) else ""
+        return f"the reliability curve adapted to this pair{on} (strength {c.curve_strength:g}, detail {c.detail_strength:g})"
     return (
         f"equalise {c.equalise:g}, base power {c.base_power:g}, emphasis {c.emphasis:g}, "
         f"curve {c.curve_strength:g}, detail {c.detail_strength:g}"
@@ -167,6 +168,13 @@ class PairScorer:
         self.scale = {m: max(abs(maximum[m] - self.average[m]), MARGIN_FLOORS[m]) for m in AUTO_METRICS}
         self.scale["hot contrast"] = max(abs(alone - self.average["hot contrast"]), MARGIN_FLOORS["hot contrast"])
         self.scale["flat noise"] = max(abs(maximum["flat noise"] - self.average["flat noise"]), MARGIN_FLOORS["flat noise"])
+        # How far any fusion can raise CC above the average here (the sources' CC ceiling), in margin units.
+        # Where the two sources already correlate closely (the bundled sample: average 0.9778, ceiling 0.9780)
+        # a fixed cushion would lie beyond every fusion; CC's cushion is then half of that room (other
+        # slices still confirm a volume's winner with no cushion at all).
+        ceiling = float(np.mean([cc_ceiling(*self.sources[k]) for k in self.kept])) if self.kept else self.average["CC"]
+        self.cc_room = (ceiling - self.average["CC"]) / self.scale["CC"]
+        self.cushions = CUSHIONS | {"CC": max(0.0, min(CUSHIONS["CC"], 0.5 * self.cc_room))}
 
     def mean_cc(self, fused: np.ndarray) -> float:
         values = [cc(r1_stretch(fused[k]), *self.sources[k]) for k in self.kept]
@@ -201,19 +209,19 @@ class PairScorer:
 CUSHIONS = {"CC": 0.02, "MI": 0.02, "VIF": 0.01, "Qabf": 0.01, "SSIM": 0.01, "hot contrast": 0.0, "flat noise": 0.0}
 
 
-def slack(margins: dict[str, float]) -> float:
+def slack(margins: dict[str, float], cushions: dict[str, float] = CUSHIONS) -> float:
     """How far the worst metric is above its cushion (negative: by how much the candidate misses)."""
-    return min(value - CUSHIONS.get(name, 0.0) for name, value in margins.items())
+    return min(value - cushions.get(name, 0.0) for name, value in margins.items())
 
 
-def objective(margins: dict[str, float]) -> float:
+def objective(margins: dict[str, float], cushions: dict[str, float] = CUSHIONS) -> float:
     """Minus infinity unless every metric beats the average by its cushion; else the worst margin plus a quarter of the mean.
 
     So a candidate is taken only where the sampled slices say it is better than
     the plain average on every metric with room to spare; among those, the one
     with the best worst margin (ties broken toward more gain everywhere).
     """
-    if not slack(margins) >= 0:  # NaN included
+    if not slack(margins, cushions) >= 0:  # NaN included
         return float("-inf")
     return min(margins.values()) + 0.25 * float(np.mean(list(margins.values())))
 
@@ -228,6 +236,7 @@ def choose_controls(
     cancelled: Callable[[], bool] | None = None,
     fallback: FusionControls | None = None,
     adapt: bool = True,
+    statistics: tuple[float, float, float, float] | None = None,
 ) -> AutoChoice:
     """Search along the CC ridge, refine, then adapt the curve (controls in ``fixed`` keep ``start``'s value).
 
@@ -247,6 +256,11 @@ def choose_controls(
     # the filtering metrics cost time per pixel: big slices get fewer detailed slices (at least 3)
     detailed = max(3, min(DETAILED_SLICES, round(DETAILED_SLICES * DETAILED_PIXELS / (a.shape[-1] * a.shape[-2]))))
     scorer = PairScorer(a, b, hot_level, detailed)
+    cushions = scorer.cushions
+
+    def judged(margins: dict[str, float]) -> float:
+        return objective(margins, cushions)
+
     start = neutral_controls(start, fixed)
     seen: dict[tuple, tuple[float, dict]] = {}
     cc_seen: dict[tuple, float] = {}
@@ -265,7 +279,7 @@ def choose_controls(
         key = key_of(controls)
         if key not in seen:
             margins = scorer.margins(fused(controls))
-            seen[key] = (objective(margins), margins)
+            seen[key] = (judged(margins), margins)
             cc_seen[key] = margins["CC"]
             scored.append(controls)
         return seen[key][0]
@@ -288,17 +302,17 @@ def choose_controls(
         if near is not None:
             for equalise in np.arange(max(0.0, near - NEAR_STEP), 1.0 + 1e-9, NEAR_STEP)[: NEAR_TRIES]:
                 trial = replace(controls, equalise=float(equalise))
-                if cc_margin(trial) >= CUSHIONS["CC"]:
+                if cc_margin(trial) >= cushions["CC"]:
                     return trial
             return None
-        if cc_margin(replace(controls, equalise=0.0)) >= CUSHIONS["CC"]:
+        if cc_margin(replace(controls, equalise=0.0)) >= cushions["CC"]:
             return replace(controls, equalise=0.0)
-        if cc_margin(replace(controls, equalise=1.0)) < CUSHIONS["CC"]:
+        if cc_margin(replace(controls, equalise=1.0)) < cushions["CC"]:
             return None
         lo, hi = 0.0, 1.0
         for _ in range(EQUALISE_BISECTIONS):
             mid = 0.5 * (lo + hi)
-            if cc_margin(replace(controls, equalise=mid)) >= CUSHIONS["CC"]:
+            if cc_margin(replace(controls, equalise=mid)) >= cushions["CC"]:
                 hi = mid
             else:
                 lo = mid
@@ -331,7 +345,7 @@ def choose_controls(
         # (on 512 x 512 slices that doubled auto's time and memory for a candidate that rarely pays).
         pixel_wise = [c for c in scored if c != start and not c.detail_strength and not c.curve_strength]
         if pixel_wise:
-            current = max(pixel_wise, key=lambda c: slack(seen[key_of(c)][1]))
+            current = max(pixel_wise, key=lambda c: slack(seen[key_of(c)][1], cushions))
             refined = ("equalise", "base_power", "emphasis")
     for _ in range(REFINE_ROUNDS if current != start else 0):  # one control at a time, re-balancing CC with the equalisation
         moved = False
@@ -348,7 +362,7 @@ def choose_controls(
                 if trial is None or key_of(trial) == key_of(current):
                     continue
                 value = score(trial)
-                missed_less = best <= 0 and slack(seen[key_of(trial)][1]) > slack(seen[key_of(current)][1]) + 1e-9
+                missed_less = best <= 0 and slack(seen[key_of(trial)][1], cushions) > slack(seen[key_of(current)][1], cushions) + 1e-9
                 if value > best + 1e-9 or missed_less:
                     best, current, moved = max(best, value), trial, True
         if not moved:
@@ -360,22 +374,26 @@ def choose_controls(
         window, fit_detailed = fitting_window(a, b)
         fit_a, fit_b = a[(slice(None), *window)], b[(slice(None), *window)]
         fit_scorer = scorer if fit_a.shape == a.shape and fit_detailed == len(scorer.detailed) else PairScorer(fit_a, fit_b, hot_level, fit_detailed)
-        # two fits: from the plain average, and from the search's best pixel-wise rule (the curve can copy it),
-        # which often lies closer to where every metric holds; the fit is erratic enough that two tries pay.
-        # Slices too big for one crop (a 512 x 512 CT) get the second start only: their volumes already cost
-        # the most to fuse, and a fit there takes about 25 s on 2 cores
-        starts = [None]
-        if seed != start and not seed.detail_strength and not seed.curve_strength:
-            starts.append(tables_like(fit_a, fit_b, fused(seed)[(slice(None), *window)]))
+        # two fits: one on the plain average, one on the search's best pixel-wise rule (its equalisation,
+        # power and emphasis kept, the curve's weight and gain fitted on top), which often lies closer to
+        # where every metric holds; the fit is erratic enough that two tries pay. Slices too big for one crop
+        # (a 512 x 512 CT) get the second only: their volumes already cost the most to fuse, and a fit there
+        # takes about 25 s on 2 cores
+        starts = [BaseRule()]
+        # (a rule that equalises or emphasises is fitted only with the volume's fixed statistics: without them
+        # the caller normalises each slice on its own, which no single table of the two levels reproduces)
+        per_slice = statistics is None and (seed.equalise or seed.emphasis)
+        if seed != start and not seed.detail_strength and not seed.curve_strength and not per_slice:
+            starts.append(BaseRule(seed.equalise, seed.base_power, seed.emphasis, statistics if seed.equalise or seed.emphasis else None))
             if fit_a.shape != a.shape:
                 starts = starts[1:]
-        fits = [adapt_curve(fit_scorer, fit_a, fit_b, CUSHIONS, objective, cancelled=cancelled, initial=initial) for initial in starts]
-        adapted = max(fits, key=lambda fit: fit.objective)
+        fits = [(rule, adapt_curve(fit_scorer, fit_a, fit_b, cushions, judged, cancelled=cancelled, rule=rule)) for rule in starts]
+        rule, adapted = max(fits, key=lambda fit: fit[1].objective)
         if adapted.objective > best + 1e-9:
             # scored again as the caller fuses (the fusion that will be used, not the adaptation's own copy of it)
-            controls = replace(start, **ADAPTED, pair_curve=adapted.tables)
+            controls = replace(start, **(ADAPTED | rule.controls()), pair_curve=adapted.tables)
             margins = scorer.margins(fused(controls))
-            value = objective(margins)
+            value = judged(margins)
             if value > best + 1e-9:
                 history = [(dict(zip(SEARCH_GRID, k)), v[0], v[1]) for k, v in seen.items()]
                 history.append(({"pair curve": adapted.steps}, value, margins))

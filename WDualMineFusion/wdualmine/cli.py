@@ -15,6 +15,7 @@ import SimpleITK as sitk
 
 from . import __version__
 from .controls import BASES, CONTROL_RANGES, FusionControls
+from .errors import InputError
 
 log = logging.getLogger("wdualmine")
 
@@ -243,6 +244,17 @@ def case_pair(case):
     return AlignedPair(case.grid, views[0], views[1], Window(0.0, 1.0), Window(0.0, 1.0), [], tuple(images))
 
 
+def command_simulate(args: argparse.Namespace) -> int:
+    from .sample_data.simulate import parse_kinds, write_set
+
+    kinds = parse_kinds(args.kinds)
+    with progress_bar("simulating", unit="case") as update:
+        manifest = write_set(args.out_dir, args.cases, args.seed, kinds, args.mri, overwrite=args.overwrite, progress=update)
+    print(f"wrote {args.cases} simulated case(s) ({', '.join(kinds)}) into {manifest.parent}; score them with:")
+    print(f"  wdualmine eval-volumes --manifest {manifest}")
+    return 0
+
+
 def command_demo(args: argparse.Namespace) -> int:
     from .demo import DEMO_METRICS, run_demo
 
@@ -292,7 +304,6 @@ def train_config(args: argparse.Namespace):
     """TrainConfig from the options shared by `train` and `ablate`."""
     from dataclasses import fields
 
-    from .errors import InputError
     from .training.losses import LossWeights
     from .training.trainer import TrainConfig
 
@@ -453,6 +464,19 @@ def build_parser() -> argparse.ArgumentParser:
     add_controls(volumes)
     volumes.set_defaults(handler=command_eval_volumes)
 
+    simulate_help = (
+        "write simulated held-out validation volumes (PET, SPECT or CT with an MRI and a lesion mask, never used "
+        "for tuning) and a manifest for `wdualmine eval-volumes --manifest OUT_DIR/manifest.csv`"
+    )
+    simulate = commands.add_parser("simulate", help=simulate_help, description=simulate_help[0].upper() + simulate_help[1:] + ".")
+    simulate.add_argument("out_dir", metavar="OUT_DIR", help="folder for the cases, simulation.json and manifest.csv (made if missing)")
+    simulate.add_argument("--cases", type=int, default=6, help="number of cases; the kinds are taken in turn")
+    simulate.add_argument("--seed", type=int, default=0, help="seed of the set, 0 or more (default: 0); the same seed gives the same volumes")
+    simulate.add_argument("--kinds", default="pet,spect,ct", help="comma-separated kinds of the A volume: pet, spect, ct")
+    simulate.add_argument("--mri", help="a skull-stripped 3-D T1 MRI to simulate from (default: the bundled MRI_T1.nrrd)")
+    simulate.add_argument("--overwrite", action="store_true", help="replace a set already in OUT_DIR (its manifest.csv)")
+    simulate.set_defaults(handler=command_simulate)
+
     demo = commands.add_parser("demo", help="fuse the bundled PET + MRI sample into ./demo-output")
     demo.add_argument("-o", "--output", default="demo-output", help="output folder (default: demo-output)")
     demo.add_argument("--device", default="auto")
@@ -502,7 +526,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     from .device import DeviceError, is_out_of_memory
-    from .errors import InputError
     from .inference import Cancelled
     from .weights import WeightsError
 

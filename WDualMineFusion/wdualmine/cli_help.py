@@ -29,6 +29,7 @@ EXAMPLES = {
     "fuse": "wdualmine fuse PET-MRI/PET/case1.nii.gz PET-MRI/MRI/case1.nii.gz -o fused/case1.nii.gz --maps",
     "eval": "wdualmine eval aanlib/ fused/ --tasks pet --json",
     "eval-volumes": "wdualmine eval-volumes --manifest cases.csv --json",
+    "simulate": "wdualmine simulate simset --cases 6 --seed 2026 --kinds pet,spect,ct",
     "demo": "wdualmine demo -o demo-output --device cpu",
     "bench": "wdualmine bench --device cpu --threads 2 --no-volume",
     "gpu-check": "wdualmine gpu-check --device cuda:0",

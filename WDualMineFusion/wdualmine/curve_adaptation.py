@@ -15,9 +15,12 @@ objective is kept; if none beats the average on every score, there is no
 adapted curve. Unsupervised (no reference image), bounded (a fixed number of
 steps on a fixed sample) and deterministic.
 
-It starts from the plain average (tables at 0), so the first steps move only
-where every metric can gain; the result is still a function of the two grey
-levels at each pixel (no new structure, no smoothing across pixels).
+The curve acts on a pixel-wise base rule: the plain average, or the search's
+best rule (its equalisation, power and emphasis, with the volume's fixed
+statistics), so w_A and the gain reshape what the search found. It starts at
+the rule itself (tables at 0), so the first steps move only where every metric
+can gain; the result is still a function of the two grey levels at each pixel
+(no new structure, no smoothing across pixels).
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ import torch
 from .controls import PAIR_CURVE_LIMITS
 from .metrics import differentiable as dm
 from .inference import Cancelled
-from .network.reliability import curve_weight_and_gain
+from .network.reliability import curve_weight_and_gain, emphasis_logit
 from .network.residual import BACKGROUND_LEVEL, compose_output, foreground_mask, fusion_terms
 
 if TYPE_CHECKING:
@@ -60,12 +63,36 @@ class AdaptedCurve:
     steps: int
 
 
-def curve_fusion(a: torch.Tensor, b: torch.Tensor, logits: torch.Tensor, log_gain: torch.Tensor) -> torch.Tensor:
-    """The fused slices (N x H x W in [0, 1)) of the curve, computed as the model computes them."""
+@dataclass(frozen=True)
+class BaseRule:
+    """The pixel-wise rule the fitted curve's weight and gain act on: auto's searched controls of that name,
+    with the volume's fixed statistics (sources' standard deviations, A's two hot levels) where the rule
+    equalises or emphasises. The default is the plain average."""
+
+    equalise: float = 0.0
+    base_power: float = 1.0
+    emphasis: float = 0.0
+    statistics: tuple[float, float, float, float] | None = None
+
+    def __post_init__(self):
+        if (self.equalise or self.emphasis) and self.statistics is None:
+            raise ValueError("a rule that equalises or emphasises needs the volume's statistics: the fit's lookup table is one for all slices")
+
+    def controls(self) -> dict[str, float]:
+        return {"equalise": self.equalise, "base_power": self.base_power, "emphasis": self.emphasis}
+
+
+def curve_fusion(a: torch.Tensor, b: torch.Tensor, logits: torch.Tensor, log_gain: torch.Tensor, rule: BaseRule = BaseRule()) -> torch.Tensor:
+    """The fused slices (N x H x W in [0, 1)) of the curve on ``rule``, computed as the model computes them."""
     a4, b4 = a[:, None], b[:, None]
-    weight_a, gain = curve_weight_and_gain(logits, log_gain, a4, b4)
+    statistics = None
+    if rule.statistics is not None:
+        statistics = torch.tensor([rule.statistics], dtype=a.dtype).expand(a.shape[0], len(rule.statistics))
+    extra = emphasis_logit(a4, rule.emphasis, None if statistics is None else statistics[:, 2:4])
+    weight_a, gain = curve_weight_and_gain(logits, log_gain, a4, b4, extra=extra)
     foreground = foreground_mask(a4, b4)
-    base, _ = fusion_terms(a4, b4, "plain", 1.0, None, weight_a, gain, 0.0)
+    scales = None if statistics is None else statistics[:, :2]
+    base, _ = fusion_terms(a4, b4, "plain", rule.base_power, scales, weight_a, gain, rule.equalise)
     return compose_output(base * foreground, torch.zeros_like(base), foreground, 0.0, True)[:, 0]
 
 
@@ -77,14 +104,15 @@ def _grey_levels() -> torch.Tensor:
     return torch.arange(LEVELS, dtype=torch.float32) / torch.tensor(255.0, dtype=torch.float32)
 
 
-def curve_table(logits: torch.Tensor, log_gain: torch.Tensor) -> torch.Tensor:
+def curve_table(logits: torch.Tensor, log_gain: torch.Tensor, rule: BaseRule = BaseRule()) -> torch.Tensor:
     """The curve's fused value for every pair of 8-bit levels (256 x 256, A's level first), as ``curve_fusion`` gives it.
 
     The fit works on 8-bit inputs, so a fused slice is this table looked up at each pixel's pair of levels: the
     curve is computed 65,536 times per step instead of once per pixel, and its gradient gathers there too.
     """
     levels = _grey_levels()
-    return curve_fusion(levels.view(1, LEVELS, 1).expand(1, LEVELS, LEVELS), levels.view(1, 1, LEVELS).expand(1, LEVELS, LEVELS), logits, log_gain)[0]
+    grid_a, grid_b = levels.view(1, LEVELS, 1).expand(1, LEVELS, LEVELS), levels.view(1, 1, LEVELS).expand(1, LEVELS, LEVELS)
+    return curve_fusion(grid_a, grid_b, logits, log_gain, rule)[0]
 
 
 def level_index(a: np.ndarray, b: np.ndarray) -> torch.Tensor | None:
@@ -127,17 +155,17 @@ class _Part:
         self.rest = torch.from_numpy(scorer.rest[self.slices])
         self.flat = torch.from_numpy(np.stack([scorer.flat[k] for k in detailed])) if detailed else None
 
-    def fused(self, tables: torch.Tensor) -> torch.Tensor:
+    def fused(self, tables: torch.Tensor, rule: BaseRule) -> torch.Tensor:
         if self.index is None:
-            return curve_fusion(self.a, self.b, tables[0], tables[1])
-        return _LookUp.apply(curve_table(tables[0], tables[1]), self.index)
+            return curve_fusion(self.a, self.b, tables[0], tables[1], rule)
+        return _LookUp.apply(curve_table(tables[0], tables[1], rule), self.index)
 
 
 class _Surrogate:
     """Torch scores of a curve's fusion, as differences from the plain average's in margin units (see ``_Part``)."""
 
-    def __init__(self, scorer: PairScorer, a: torch.Tensor, b: torch.Tensor, index):
-        self.scorer = scorer
+    def __init__(self, scorer: PairScorer, a: torch.Tensor, b: torch.Tensor, index, rule: BaseRule):
+        self.scorer, self.rule = scorer, rule
         halves = 2 if len(scorer.detailed) >= 2 and len(scorer.kept) >= 2 else 1
         self.parts = [_Part(scorer, scorer.kept[h::halves], scorer.detailed[h::halves], a, b, index) for h in range(halves)]
         with torch.no_grad():
@@ -165,7 +193,7 @@ class _Surrogate:
     def margins(self, tables: torch.Tensor, step: int) -> dict[str, torch.Tensor]:
         number = step % len(self.parts)
         part = self.parts[number]
-        scores = self.scores(part.fused(tables), part)
+        scores = self.scores(part.fused(tables, self.rule), part)
         return {m: (scores[m] - self.average[number][m]) / self.scorer.scale[m] for m in scores}
 
 
@@ -222,7 +250,7 @@ def adapt_curve(
     steps: int = STEPS,
     knots: int = KNOTS,
     cancelled: Callable[[], bool] | None = None,
-    initial: np.ndarray | None = None,
+    rule: BaseRule = BaseRule(),
 ) -> AdaptedCurve:
     """Fit the curve's tables to the sampled slices ``a``/``b`` (N x H x W in [0, 1], 8-bit levels).
 
@@ -230,24 +258,31 @@ def adapt_curve(
     ``PairScorer`` of these slices); ``cushions`` and ``objective`` are auto's.
     Returns the best curve by the exact objective among the checked ones (the
     average's own tables, objective minus infinity, when none beat it).
-    ``initial`` (2 x K x K) starts the fit elsewhere than at the plain average,
-    e.g. at the tables of a searched rule that nearly passed (``tables_like``).
+    ``rule`` is the pixel-wise rule the curve acts on (by default the plain
+    average; e.g. the search's winner): the fit starts at tables 0, the rule itself.
     """
     ta = torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))
     tb = torch.from_numpy(np.ascontiguousarray(b, dtype=np.float32))
     index = level_index(ta.numpy(), tb.numpy())  # None: inputs off the 8-bit levels, fused pixel by pixel
-    surrogate = _Surrogate(scorer, ta, tb, index)
-    start = torch.zeros(2, knots, knots) if initial is None else torch.as_tensor(initial, dtype=torch.float32).clone()
-    tables = start.requires_grad_(True)  # by default log-odds 0, log gain 0: the plain average
+    surrogate = _Surrogate(scorer, ta, tb, index, rule)
+    tables = torch.zeros(2, knots, knots).requires_grad_(True)  # log-odds 0, log gain 0: the rule itself
     adam = _Adam(tables, steps)
     limits = torch.tensor(PAIR_CURVE_LIMITS).view(2, 1, 1)
     best = AdaptedCurve(_as_tuples(torch.zeros(2, knots, knots)), float("-inf"), {}, 0)
+    # each metric is pushed TARGET past its cushion, but CC no further than halfway into the room any fusion
+    # has above the average here: a goal past the CC ceiling would pull the curve toward the z-scored sum at
+    # the cost of everything else, and still miss
+    goals = {m: cushions.get(m, 0.0) + TARGET for m in scorer.scale}
+    goals["CC"] = min(goals["CC"], 0.5 * (cushions.get("CC", 0.0) + getattr(scorer, "cc_room", float("inf"))))
     for step in range(steps + 1):
         if cancelled is not None and cancelled():
             raise Cancelled("fusion cancelled by the user; no output was written")
         if step and step % CHECK_EVERY == 0 or step == steps:
             with torch.no_grad():
-                fused = curve_fusion(ta, tb, tables[0], tables[1]) if index is None else curve_table(tables[0], tables[1]).flatten()[index]
+                if index is None:
+                    fused = curve_fusion(ta, tb, tables[0], tables[1], rule)
+                else:
+                    fused = curve_table(tables[0], tables[1], rule).flatten()[index]
             exact = scorer.margins(fused.double().numpy())
             value = objective(exact)
             if value > best.objective:
@@ -255,7 +290,7 @@ def adapt_curve(
             if step == steps:
                 break
         margins = surrogate.margins(tables, step)
-        short = torch.stack([margins[m] - cushions.get(m, 0.0) - TARGET for m in margins])
+        short = torch.stack([margins[m] - goals[m] for m in margins])
         soft_minimum = -SOFTNESS * torch.logsumexp(-short / SOFTNESS, 0)
         # beyond SURPLUS a metric's gain earns nothing more: it must not pull against the metric that is short
         loss = -(soft_minimum + 0.25 * short.clamp(max=SURPLUS).mean()) + SMOOTHNESS * _roughness(tables)
@@ -264,23 +299,6 @@ def adapt_curve(
             adam.step(gradient)
             tables.copy_(torch.maximum(torch.minimum(tables, limits), -limits))
     return best
-
-
-def tables_like(a: np.ndarray, b: np.ndarray, fused: np.ndarray, knots: int = KNOTS) -> np.ndarray:
-    """Curve tables (2 x K x K) that roughly reproduce a pixel-wise fusion of these slices: w_A 0.5 everywhere,
-    and at each knot the gain that turns the average into the fusion (median over the pixels nearest that knot)."""
-    ia, ib = np.rint(a * (knots - 1)).astype(int), np.rint(b * (knots - 1)).astype(int)
-    average = 0.5 * (a + b)
-    used = (average > BACKGROUND_LEVEL) & (fused > 0)
-    ratio = np.log(fused[used] / average[used])
-    cell = (ia[used] * knots + ib[used]).ravel()
-    log_gain = np.zeros(knots * knots)
-    order = np.argsort(cell, kind="stable")
-    cells, starts = np.unique(cell[order], return_index=True)
-    for c, group in zip(cells, np.split(ratio[order], starts[1:])):
-        log_gain[c] = np.median(group)
-    limit = PAIR_CURVE_LIMITS[1]
-    return np.stack([np.zeros((knots, knots)), np.clip(log_gain.reshape(knots, knots), -limit, limit)]).astype(np.float32)
 
 
 def _as_tuples(tables: torch.Tensor) -> tuple:

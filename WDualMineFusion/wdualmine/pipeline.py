@@ -412,7 +412,7 @@ def choose_volume_controls(
             encoded.append(fuser.encode_batch(inputs.a, inputs.b))
         return decode_slab(fuser, encoded[0] if encoded else None, inputs, plan, controls).fused
 
-    choice = choose_controls(fuse_sample, inputs.native_a, inputs.native_b, plan.scales[2], start, fixed, cancelled)
+    choice = choose_controls(fuse_sample, inputs.native_a, inputs.native_b, plan.scales[2], start, fixed, cancelled, statistics=plan.scales)
     choice.slices = indices
     if choice.objective > 0:
         _confirm_on_other_slices(fuser, pair, plan, choice, a_slices, b_slices, step, start, fixed, cancelled)

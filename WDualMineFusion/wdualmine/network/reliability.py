@@ -35,6 +35,11 @@ def hot_levels(a: torch.Tensor) -> torch.Tensor:
     return torch.stack(levels)
 
 
+def emphasis_logit(a: torch.Tensor, emphasis: float, hot: torch.Tensor | None) -> torch.Tensor | None:
+    """The log-odds the functional emphasis adds to A's weight (None without emphasis); ``hot`` as ``hot_ramp``'s."""
+    return EMPHASIS_LOGIT * emphasis * hot_ramp(a, hot if hot is not None else hot_levels(a)) if emphasis else None
+
+
 def bilinear_lookup(table: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Values of a K x K table over [0, 1]^2 at the points (a, b), bilinearly interpolated."""
     k = table.shape[0]
@@ -89,8 +94,7 @@ class ReliabilityCurve(nn.Module):
         curve adapted to one pair of images.
         """
         logits, log_gain = (self.logits, self.log_gain) if tables is None else tables
-        extra = EMPHASIS_LOGIT * emphasis * hot_ramp(a, hot if hot is not None else hot_levels(a)) if emphasis else None
-        return curve_weight_and_gain(logits, log_gain, a, b, strength, bias, extra)
+        return curve_weight_and_gain(logits, log_gain, a, b, strength, bias, emphasis_logit(a, emphasis, hot))
 
 
 def curve_weight_and_gain(
