@@ -46,7 +46,7 @@ except ImportError:  # outside Slicer (static checks)
 from slicer.parameterNodeWrapper import WithinRange, parameterNodeWrapper
 
 from WDualMineFusionLib.logic import OUTPUT_KEYS, WDualMineFusionLogic  # noqa: F401  (re-exported for scripts)
-from WDualMineFusionLib.parameters import forgetStalePairCurve, readJsonControl
+from WDualMineFusionLib.parameters import fittedCurveInUse, forgetStalePairCurve, readJsonControl
 
 MODULE_DIR = os.path.dirname(os.path.abspath(__file__))
 PREVIEW_DEBOUNCE_MS = 250
@@ -323,6 +323,14 @@ class WDualMineFusionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         if forgetStalePairCurve(node):
             self.addLog(_("Other volumes chosen: the curve adapted to the previous pair is no longer used."))
             return  # dropping it modified the node again, which has run this already
+        if fittedCurveInUse(node):
+            self.ui.curveStrengthLabel.text = _("Reliability curve (fitted to this pair):")
+            self.ui.curveStrengthLabel.toolTip = _(
+                "Auto fitted the reliability curve to these two volumes; the slider scales it (0 = the plain average). "
+                "It is dropped when other volumes are chosen.")
+        else:
+            self.ui.curveStrengthLabel.text = _("Reliability curve:")
+            self.ui.curveStrengthLabel.toolTip = _("The model's trained reliability curve; the slider scales it (0 = the plain average).")
         controls = controlsFromParameterNode(node)
         if controls != self._lastControls:
             self._lastControls = controls

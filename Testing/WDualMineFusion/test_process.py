@@ -74,7 +74,7 @@ def test_auto_choice_goes_into_the_parameter_node(auto_fusions):
     import enum
 
     from WDualMineFusionLib.logic import FusionNodes
-    from WDualMineFusionLib.parameters import adoptAutoChoice, forgetStalePairCurve, readJsonControl
+    from WDualMineFusionLib.parameters import adoptAutoChoice, fittedCurveInUse, forgetStalePairCurve, readJsonControl
 
     class Base(enum.Enum):
         plain = 1
@@ -132,8 +132,11 @@ def test_auto_choice_goes_into_the_parameter_node(auto_fusions):
     assert FusionControls(pair_curve=readJsonControl(adapted.pairCurve)).pair_curve == FusionControls(pair_curve=curve).pair_curve
     assert adapted.pairCurveFor == "vtkMRMLScalarVolumeNode1|vtkMRMLScalarVolumeNode2"
     assert not forgetStalePairCurve(adapted) and adapted.pairCurve
+    assert fittedCurveInUse(adapted)  # the panel labels the slider "fitted to this pair"
     adapted.secondVolume = other
+    assert not fittedCurveInUse(adapted)  # ... and not once other volumes are chosen, even before the curve is dropped
     assert forgetStalePairCurve(adapted) and adapted.pairCurve == ""
+    assert not fittedCurveInUse(adapted) and not fittedCurveInUse(parameters)
 
     # a fusion without auto leaves the parameter node alone
     untouched = Parameters(autoTune=False, equalise=0.3)

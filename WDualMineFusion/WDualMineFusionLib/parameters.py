@@ -65,3 +65,10 @@ def forgetStalePairCurve(parameters) -> bool:
         parameters.pairCurve = ""
         return True
     return False
+
+
+
+def fittedCurveInUse(parameters) -> bool:
+    """Whether the Reliability curve slider scales a curve auto fitted to the two volumes now chosen (not the
+    model's own): the panel says so next to the slider, since otherwise only the log would tell."""
+    return bool(parameters.pairCurve) and parameters.pairCurveFor == pairKey(parameters)
