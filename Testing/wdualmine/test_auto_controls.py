@@ -35,6 +35,11 @@ def test_nothing_better_than_the_average_keeps_the_average(phantom):
     assert (c.equalise, c.base_power, c.emphasis, c.curve_strength, c.detail_strength) == (0, 1, 0, 0, 0)
     assert c.reliability_bias == 0.5  # never searched
     assert choice.objective == 0.0 and "plain average" in choice.describe()
+    # and it says why: the candidate that came nearest, and the scores it fell short on, in the metrics' own units
+    # (here the noise costs CC in every candidate, so none was scored on the rest)
+    label, short = choice.nearest
+    assert label in choice.describe() and "fell short on CC -0.0" in choice.describe()
+    assert list(short) == ["CC"] and short["CC"] < 0
 
 
 def test_a_candidate_is_taken_only_when_it_beats_the_average_everywhere_by_the_cushions(phantom, pet_fuser):

@@ -219,7 +219,9 @@ def test_slices_too_big_for_one_crop_get_one_fit_from_the_searched_rule(phantom,
         return np.clip(mixed + noise * (controls.base_power - 0.5), 0, 1) * ((a > 0) | (b > 0))
 
     statistics = (float(a.std()), float(b.std()), 0.9, 1.0)
-    choose_controls(fuse, a, b, 0.9, statistics=statistics)
+    choice = choose_controls(fuse, a, b, 0.9, statistics=statistics)
+    label, short = choice.nearest  # the average, and why: the near miss and the noise it added
+    assert "equalise" in label and short["flat noise"] > 0 and label in choice.describe()
     # the searched rule (its equalisation, with the volume's statistics) is always one base the curve is fitted on
     assert len(starts) == fits and starts[-1].equalise > 0 and starts[-1].statistics == statistics
     if fits == 2:

@@ -87,6 +87,9 @@ class AutoChoice:
     adapted: int = 0  # gradient steps of the curve adapted to the pair, where that curve won
     # the search's own winner where a fitted curve beat it: (controls, objective, margins), tried if the curve is not confirmed
     runner_up: tuple | None = field(default=None, repr=False)
+    # where nothing beat the average: the candidate that came nearest, in words, and the scores it fell short on
+    # (its difference from the average in the metric's own units)
+    nearest: tuple[str, dict[str, float]] | None = None
 
     def describe(self) -> str:
         c = self.controls
@@ -101,6 +104,13 @@ class AutoChoice:
             )
         worst = min(self.margins, key=self.margins.get)
         if self.objective <= 0:
+            if self.nearest is not None:
+                label, short = self.nearest
+                shortfall = ", ".join(f"{name} {value:+.4f}" for name, value in short.items())
+                return (
+                    f"auto controls: the plain average (no candidate beat it on every metric with room to spare on the "
+                    f"{len(self.slices)} sampled slices; the nearest, {label}, fell short on {shortfall} against the average)"
+                )
             return (
                 f"auto controls: the plain average (no candidate beat it on every metric on the {len(self.slices)} "
                 f"sampled slices; worst margin {worst} {self.margins[worst]:+.2f})"
@@ -116,12 +126,18 @@ class AutoChoice:
 def searched_controls(c: FusionControls) -> str:
     """The controls auto sets, in words."""
     if c.pair_curve is not None:
-        on = f" on equalise {c.equalise:g}, base power {c.base_power:g}, emphasis {c.emphasis:g}" if (c.equalise, c.base_power, c.emphasis) != (0, 1, 0) else ""
-        return f"the reliability curve adapted to this pair{on} (strength {c.curve_strength:g}, detail {c.detail_strength:g})"
+        return f"the reliability curve adapted to this pair{_on(c)} (strength {c.curve_strength:g}, detail {c.detail_strength:g})"
     return (
         f"equalise {c.equalise:g}, base power {c.base_power:g}, emphasis {c.emphasis:g}, "
         f"curve {c.curve_strength:g}, detail {c.detail_strength:g}"
     )
+
+
+def _on(rule) -> str:
+    """The searched rule a fitted curve acts on, in words ("" for the plain average)."""
+    if (rule.equalise, rule.base_power, rule.emphasis) == (0, 1, 0):
+        return ""
+    return f" on equalise {rule.equalise:g}, base power {rule.base_power:g}, emphasis {rule.emphasis:g}"
 
 
 def sample_indices(a: np.ndarray, b: np.ndarray, count: int = SAMPLE_SLICES, min_foreground: float = 0.1) -> list[int]:
@@ -370,6 +386,7 @@ def choose_controls(
     seed = current  # the search's winner, or the nearest miss it refined: where the curve's fit starts
     if best <= 0:
         current = start
+    fits: list = []
     if adapt and adaptable(start, fixed):
         window, fit_detailed = fitting_window(a, b)
         fit_a, fit_b = a[(slice(None), *window)], b[(slice(None), *window)]
@@ -405,8 +422,22 @@ def choose_controls(
         score(current)
     key = key_of(current)
     history = [(dict(zip(SEARCH_GRID, k)), v[0], v[1]) for k, v in seen.items()]
+    nearest = None
+    if best <= 0:  # say what came nearest and on which scores it fell short: why the user gets the average
+        misses = [(searched_controls(c), seen[key_of(c)][1]) for c in scored if c != start]
+        misses += [(f"the reliability curve adapted to this pair{_on(rule)}", fit.nearest) for rule, fit in fits if fit.nearest]
+        if misses:
+            label, margins = max(misses, key=lambda miss: slack(miss[1], cushions))
+            short = {m: value * scorer.scale[m] for m, value in margins.items() if value < cushions.get(m, 0.0)}
+            short = {m: (-value if m == "flat noise" else value) for m, value in short.items()}  # noise: + is more noise
+            nearest = (label, short)
+        else:  # no candidate held CC, so none was scored on the rest: the one with the most CC
+            tried = {k: v for k, v in cc_seen.items() if k != key_of(start)}
+            if tried:
+                closest = max(tried, key=tried.get)
+                nearest = (searched_controls(replace(start, **dict(zip(SEARCH_GRID, closest)))), {"CC": tried[closest] * scorer.scale["CC"]})
     # every fusion of the sample is in cc_seen (a full score records its CC there too)
-    return AutoChoice(current, best if best > 0 else 0.0, seen[key][1], [], len(cc_seen), history, fallback=kept_fallback)
+    return AutoChoice(current, best if best > 0 else 0.0, seen[key][1], [], len(cc_seen), history, fallback=kept_fallback, nearest=nearest)
 
 
 def adaptable(start: FusionControls, fixed: tuple[str, ...] = ()) -> bool:

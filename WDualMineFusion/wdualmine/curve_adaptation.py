@@ -25,7 +25,7 @@ can gain; the result is still a function of the two grey levels at each pixel
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable
 
 import numpy as np
@@ -61,6 +61,7 @@ class AdaptedCurve:
     objective: float  # auto's objective of the exact margins (minus infinity: it beat nothing)
     margins: dict[str, float]
     steps: int
+    nearest: dict[str, float] = field(default_factory=dict)  # exact margins of the checked curve that missed least
 
 
 @dataclass(frozen=True)
@@ -272,6 +273,7 @@ def adapt_curve(
     # each metric is pushed TARGET past its cushion, but CC no further than halfway into the room any fusion
     # has above the average here: a goal past the CC ceiling would pull the curve toward the z-scored sum at
     # the cost of everything else, and still miss
+    nearest = None  # (how far it fell short, exact margins) of the checked curve that came nearest
     goals = {m: cushions.get(m, 0.0) + TARGET for m in scorer.scale}
     goals["CC"] = min(goals["CC"], 0.5 * (cushions.get("CC", 0.0) + getattr(scorer, "cc_room", float("inf"))))
     for step in range(steps + 1):
@@ -287,6 +289,9 @@ def adapt_curve(
             value = objective(exact)
             if value > best.objective:
                 best = AdaptedCurve(_as_tuples(tables.detach()), value, exact, step)
+            miss = min(exact[m] - cushions.get(m, 0.0) for m in exact)
+            if nearest is None or miss > nearest[0]:
+                nearest = (miss, exact)
             if step == steps:
                 break
         margins = surrogate.margins(tables, step)
@@ -298,6 +303,8 @@ def adapt_curve(
         with torch.no_grad():
             adam.step(gradient)
             tables.copy_(torch.maximum(torch.minimum(tables, limits), -limits))
+    if nearest is not None:
+        best.nearest = nearest[1]
     return best
 
 
