@@ -87,7 +87,7 @@ class AutoChoice:
     adapted: int = 0  # gradient steps of the curve adapted to the pair, where that curve won
     # the search's own winner where a fitted curve beat it: (controls, objective, margins), tried if the curve is not confirmed
     runner_up: tuple | None = field(default=None, repr=False)
-    # where nothing beat the average: the candidate that came nearest, in words, and the scores it fell short on
+    # where nothing beat the average: the candidate that came nearest, in words, and the scores where it missed its cushion
     # (its difference from the average in the metric's own units)
     nearest: tuple[str, dict[str, float]] | None = None
 
@@ -106,10 +106,10 @@ class AutoChoice:
         if self.objective <= 0:
             if self.nearest is not None:
                 label, short = self.nearest
-                shortfall = ", ".join(f"{name} {value:+.4f}" for name, value in short.items())
+                shortfall = ", ".join(f"{name} ({value:+.4f} against the average)" for name, value in short.items())
                 return (
                     f"auto controls: the plain average (no candidate beat it on every metric with room to spare on the "
-                    f"{len(self.slices)} sampled slices; the nearest, {label}, fell short on {shortfall} against the average)"
+                    f"{len(self.slices)} sampled slices; the nearest, {label}, did not clear the safety margin on {shortfall})"
                 )
             return (
                 f"auto controls: the plain average (no candidate beat it on every metric on the {len(self.slices)} "
