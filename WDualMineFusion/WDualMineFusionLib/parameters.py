@@ -67,7 +67,6 @@ def forgetStalePairCurve(parameters) -> bool:
     return False
 
 
-
 def fittedCurveInUse(parameters) -> bool:
     """Whether the Reliability curve slider scales a curve auto fitted to the two volumes now chosen (not the
     model's own): the panel says so next to the slider, since otherwise only the log would tell."""

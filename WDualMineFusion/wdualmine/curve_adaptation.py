@@ -270,12 +270,12 @@ def adapt_curve(
     adam = _Adam(tables, steps)
     limits = torch.tensor(PAIR_CURVE_LIMITS).view(2, 1, 1)
     best = AdaptedCurve(_as_tuples(torch.zeros(2, knots, knots)), float("-inf"), {}, 0)
+    nearest = None  # (how far it fell short, exact margins) of the checked curve that came nearest
     # each metric is pushed TARGET past its cushion, but CC no further than halfway into the room any fusion
     # has above the average here: a goal past the CC ceiling would pull the curve toward the z-scored sum at
     # the cost of everything else, and still miss
-    nearest = None  # (how far it fell short, exact margins) of the checked curve that came nearest
     goals = {m: cushions.get(m, 0.0) + TARGET for m in scorer.scale}
-    goals["CC"] = min(goals["CC"], 0.5 * (cushions.get("CC", 0.0) + getattr(scorer, "cc_room", float("inf"))))
+    goals["CC"] = min(goals["CC"], 0.5 * (cushions.get("CC", 0.0) + scorer.cc_room))
     for step in range(steps + 1):
         if cancelled is not None and cancelled():
             raise Cancelled("fusion cancelled by the user; no output was written")
