@@ -148,3 +148,31 @@ def test_2d_rgb_is_fused_on_luma_and_recoloured(random_fuser, phantom):
     assert np.all(fused_rgb[grey == 0] == 0)
     with pytest.raises(InputError, match="must be registered slices of one size"):
         fuse_2d(random_fuser, a, image(np.zeros((40, 48), np.uint8)))
+
+
+@pytest.mark.parametrize("working_size", [None, 64])  # the network at the slices' own size, and at another
+def test_maps_of_a_rule_without_the_residual_need_no_encoding_and_equal_the_networks(pet_fuser, volumes, working_size, monkeypatch):
+    from dataclasses import replace
+
+    from wdualmine.controls import FusionControls
+    from wdualmine.pipeline import align_volumes, decode_slab, fuse_inputs, slab_inputs
+
+    pair = align_volumes(*volumes, reference="b")
+    plan = plan_slices(pair, working_size=working_size)
+    assert (plan.net_shape == plan.plane_shape) == (working_size is None)
+    inputs = slab_inputs(pair, plan, slice(8, 14))
+    rule = FusionControls(curve_strength=1.0, equalise=0.4, emphasis=0.5, detail_strength=0.0, arbitration_bias=0.7)
+    # the network's own path: a residual scaled to almost nothing still runs the encoder and both experts
+    through_network = decode_slab(pet_fuser, pet_fuser.encode_batch(inputs.a, inputs.b), inputs, plan, replace(rule, detail_strength=1e-30), maps=True)
+
+    def no_encoding(*args, **kwargs):
+        raise AssertionError("the encoder ran for a rule whose residual is scaled to 0")
+
+    monkeypatch.setattr(pet_fuser.model, "encode", no_encoding)
+    cheap = fuse_inputs(pet_fuser, inputs, plan, rule, maps=True, mask_maps=True)
+    assert set(cheap.maps) == set(through_network.maps) == {"reliability_a", "reliability_b", "arbitration"}
+    np.testing.assert_allclose(cheap.fused, through_network.fused, atol=1e-6)
+    foreground = inputs.foreground
+    for name, values in through_network.maps.items():
+        np.testing.assert_allclose(cheap.maps[name], values * foreground, atol=1e-6, err_msg=name)
+    assert np.ptp(cheap.maps["arbitration"][foreground]) > 0.01  # a map, not a constant

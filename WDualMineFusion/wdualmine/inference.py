@@ -97,16 +97,32 @@ class Fuser:
         self.model.to(self.device)
         self._use_channels_last()
 
-    @torch.inference_mode()
-    def encode_batch(self, a: np.ndarray, b: np.ndarray) -> EncodedBatch:
-        """Pad and encode N x H x W float arrays in [0, 1]: the part of the work that no control changes."""
+    def _padded(self, a: np.ndarray, b: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, int, int]:
+        """N x H x W arrays as padded N x 1 x H' x W' tensors on the device, and the size to crop back to."""
         ta = torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32)).unsqueeze(1)
         tb = torch.from_numpy(np.ascontiguousarray(b, dtype=np.float32)).unsqueeze(1)
         ta, (height, width) = pad_to_multiple(ta)
         tb, _ = pad_to_multiple(tb)
         ta = ta.to(self.device).contiguous(memory_format=self.memory_format)
         tb = tb.to(self.device).contiguous(memory_format=self.memory_format)
+        return ta, tb, height, width
+
+    @torch.inference_mode()
+    def encode_batch(self, a: np.ndarray, b: np.ndarray) -> EncodedBatch:
+        """Pad and encode N x H x W float arrays in [0, 1]: the part of the work that no control changes."""
+        ta, tb, height, width = self._padded(a, b)
         return EncodedBatch(self.model.encode(ta, tb), height, width)
+
+    @torch.inference_mode()
+    def gate_batch(self, a: np.ndarray, b: np.ndarray, bias: float = 0.0) -> np.ndarray:
+        """The arbitration map of N x H x W inputs without encoding them (float32 N x H x W).
+
+        The same values as ``decode_batch``'s map (the same padding, the gradients of the same inputs):
+        where the experts' residual is scaled to 0 only this map still needs the network.
+        """
+        ta, tb, height, width = self._padded(a, b)
+        gate = self.model.gate(self.model.arbiter.gradients(ta, tb), bias)
+        return gate[:, 0, :height, :width].float().cpu().numpy().astype(np.float32, copy=False)
 
     @torch.inference_mode()
     def decode_batch(

@@ -157,12 +157,7 @@ class WDualMineNet(nn.Module):
 
         spatial = self.spatial_expert(fused_features)
         wavelet = self.wavelet_expert(encoded.low, encoded.detail, fused_features[1], weights[1]) - base
-        if not config.wavelet_expert:
-            gate = torch.zeros_like(base)
-        elif not config.arbitration:
-            gate = torch.full_like(base, 0.5)
-        else:
-            gate = self.arbiter(encoded.gradients, controls.arbitration_bias)
+        gate = self.gate(encoded.gradients, controls.arbitration_bias)
         if config.residual_to_average:
             fused, residual = self.output(
                 base, gate * wavelet + (1 - gate) * spatial, encoded.foreground, controls.detail_strength, needs_rolloff(controls)
@@ -182,6 +177,19 @@ class WDualMineNet(nn.Module):
             spatial=spatial,
             wavelet=wavelet,
         )
+
+    def gate(self, gradients: torch.Tensor, bias: float = 0.0) -> torch.Tensor:
+        """The arbitration map (the wavelet expert's share of the residual) from ``SoftGradientArbiter.gradients``.
+
+        It needs only the two sources' gradients, not the encoding, so the map can be shown cheaply where
+        the residual is scaled to 0 and the rest of the network need not run.
+        """
+        like = gradients[:, :1]
+        if not self.config.wavelet_expert:  # ablations: only the spatial expert, or an even split
+            return torch.zeros_like(like)
+        if not self.config.arbitration:
+            return torch.full_like(like, 0.5)
+        return self.arbiter(gradients, bias)
 
     def forward(self, a: torch.Tensor, b: torch.Tensor, controls: FusionControls = FusionControls()) -> FusionOutput:
         return self.decode(self.encode(a, b), controls)

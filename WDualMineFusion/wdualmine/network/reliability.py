@@ -108,10 +108,14 @@ def curve_weight_and_gain(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(w_A, gain) of a curve's two tables at the points (a, b), its log-odds scaled by ``strength``, shifted
     by twice ``bias`` and by ``extra`` (the functional emphasis); the curve of the model and of a fit alike."""
-    logit = strength * bilinear_lookup(logits, a, b) + 2.0 * bias
+    if not strength:  # the tables scaled to 0 (the plain average's weight and gain): no lookup, the same values
+        logit, gain = torch.full_like(a, 2.0 * bias), torch.ones_like(a)
+    else:
+        logit = strength * bilinear_lookup(logits, a, b) + 2.0 * bias
+        gain = torch.exp(strength * bilinear_lookup(log_gain, a, b))
     if extra is not None:
         logit = logit + extra
-    return torch.sigmoid(logit), torch.exp(strength * bilinear_lookup(log_gain, a, b))
+    return torch.sigmoid(logit), gain
 
 
 def weight_at_scale(weight_a: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
