@@ -155,6 +155,7 @@ class _Part:
         self.hot = torch.from_numpy(scorer.hot[self.slices])
         self.rest = torch.from_numpy(scorer.rest[self.slices])
         self.flat = torch.from_numpy(np.stack([scorer.flat[k] for k in detailed])) if detailed else None
+        self.terms = dm.SourceTerms(self.a8[self.detailed], self.b8[self.detailed])  # the sources' part of the metrics, once
 
     def fused(self, tables: torch.Tensor, rule: BaseRule) -> torch.Tensor:
         if self.index is None:
@@ -181,9 +182,9 @@ class _Surrogate:
         out = {
             "CC": dm.cc(stretched[kept], part.a8[kept], part.b8[kept]).mean(),
             "MI": dm.mi(f, fa, fb, SURROGATE_SMOOTH["MI"]).mean(),
-            "VIF": dm.vif(f, fa, fb).mean(),
-            "Qabf": dm.qabf(f, fa, fb, SURROGATE_SMOOTH["Qabf"]).mean(),
-            "SSIM": dm.ssim(f, fa, fb).mean(),
+            "VIF": part.terms.vif(f).mean(),
+            "Qabf": part.terms.qabf(f, SURROGATE_SMOOTH["Qabf"]).mean(),
+            "SSIM": part.terms.ssim(f).mean(),
         }
         around = fused[part.rest].mean() if part.rest.any() else fused.new_tensor(1.0)
         out["hot contrast"] = (fused[part.hot].mean() - around) / around.clamp_min(1e-6) if part.hot.any() else fused.new_tensor(0.0)

@@ -223,7 +223,7 @@ def test_write_set_writes_cases_and_a_manifest_eval_volumes_reads(small_t1_path,
         for key in ("a", "b", "lesion"):
             assert Path(row[key]).is_file()
         assert sitk.GetArrayFromImage(sitk.ReadImage(row["lesion"])).any()
-    assert not [p.name for p in out.iterdir() if p.name.startswith(sim.PARTIAL_PREFIX)]
+    assert not [p.name for p in out.iterdir() if p.name.startswith(".")]  # no partial file or staging folder left
 
     # the written case is the one simulate_case gives for that seed
     record = json.loads((out / sim.PARAMETERS_NAME).read_text())
@@ -248,7 +248,7 @@ def test_an_interrupted_run_leaves_no_manifest(small_t1_path, tmp_path, monkeypa
     with pytest.raises(KeyboardInterrupt):
         sim.write_set(out, 3, seed=2, kinds="pet", mri=small_t1_path, overwrite=True)
     assert not (out / "manifest.csv").exists()  # the old set's manifest went first, the new one never came
-    assert not [p.name for p in out.iterdir() if p.name.startswith(sim.PARTIAL_PREFIX)]
+    assert not [p.name for p in out.iterdir() if p.name.startswith(".")]  # no partial file or staging folder left
 
 
 def test_library_errors_name_the_problem(small_t1_path, tmp_path):

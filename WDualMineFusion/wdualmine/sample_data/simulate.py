@@ -54,6 +54,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from ..errors import InputError
+from ..io.writing import write_all
 from ..volume.geometry import physical_bounds
 
 KINDS = ("pet", "spect", "ct")
@@ -803,8 +804,8 @@ def write_set(
         name = f"sim{seed}_{index + 1:03d}_{kind}"
         case = simulate_case(anatomy, kind, case_seed(seed, index), name)
         files = {"a": f"{name}_A.nii.gz", "b": f"{name}_MRI.nii.gz", "lesion": f"{name}_lesion.nii.gz"}
-        for key, image in (("a", case.a), ("b", case.mri), ("lesion", case.lesion)):
-            _write_atomically(out_dir / files[key], lambda path, image=image: sitk.WriteImage(image, str(path), True))
+        # the engine's writer: all three or none, each read back and flushed to disk before it is put in place
+        write_all({out_dir / files[key]: image for key, image in (("a", case.a), ("b", case.mri), ("lesion", case.lesion))})
         rows.append({"case": name, "task": kind, **files})
         described.append({**case.describe(), **files})
         if progress is not None:
