@@ -31,7 +31,9 @@ def auto_fusions(slicer_core, sample_paths):
     scene = make_scene()
     mri = load_volume(scene, sample_paths["MRI"], "MRI")
     pet = load_volume(scene, sample_paths["PET"], "PET")
-    logic = WDualMineFusionLogic(scene)
+    logged = []
+    logic = WDualMineFusionLogic(scene, logCallback=logged.append)
+    logic.logged = logged  # what the panel's status box (or the web app's log) would show
     progress = []
     nodes = logic.fuse(mri, pet, useProcess=True, auto=True, progress=lambda done, total: progress.append((done, total)), **OPTIONS)
     from_process = {key: array(node).copy() for key, node in nodes.items() if key != "metrics"}
@@ -56,6 +58,9 @@ def test_process_fusion_gives_the_in_process_voxels(auto_fusions):
     assert nodes.controls == in_process.controls
     assert nodes.autoDescription == in_process.autoDescription and nodes.autoDescription.startswith("auto controls:")
     assert in_process["fused"].GetAttribute("WDualMineFusion.Controls") == repr(in_process.controls)
+    # auto gave the sample a rule without the experts' residual: the log says the arbitration map shapes nothing
+    assert nodes.controls["detail_strength"] == 0
+    assert sum("arbitration map shapes nothing" in line for line in logic.logged) == 2  # once per fusion
 
     # a script that passes auto's controls back (auto off) gets the same voxels, here from the process; the live
     # preview after a process run aligns the pair itself and, with those controls, matches the full fusion

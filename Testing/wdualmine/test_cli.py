@@ -64,12 +64,16 @@ def test_fuse_rgb_2d_gives_rgb(tmp_path, slices, capsys):
 
 
 def test_fuse_3d_different_grids_keeps_a_geometry_and_format(tmp_path, volumes, capsys):
-    code, _, _ = run(capsys, "fuse", volumes["pet"], volumes["mri"], "-o", tmp_path / "out" / "fused.nrrd", "--task", "pet", "--maps", "--detail", "1.5")
-    assert code == 0
+    code, _, err = run(capsys, "fuse", volumes["pet"], volumes["mri"], "-o", tmp_path / "out" / "fused.nrrd", "--task", "pet", "--maps", "--detail", "1.5")
+    assert code == 0 and "arbitration map shapes nothing" not in err
     pet = sitk.ReadImage(str(volumes["pet"]))
     for name in ("fused", "fused_reliability_a", "fused_reliability_b", "fused_arbitration"):
         out = sitk.ReadImage(str(tmp_path / "out" / f"{name}.nrrd"))
         assert out.GetSize() == pet.GetSize() and out.GetSpacing() == pet.GetSpacing() and out.GetOrigin() == pet.GetOrigin()
+    # without the experts' residual the arbitration map is still written, and the user is told it shapes nothing
+    code, _, err = run(capsys, "fuse", volumes["pet"], volumes["mri"], "-o", tmp_path / "plain" / "f.nrrd", "--task", "pet", "--maps", "--detail", "0")
+    assert code == 0 and (tmp_path / "plain" / "f_arbitration.nrrd").is_file()
+    assert "wdualmine fuse: the arbitration map shapes nothing in this fusion" in err and "(detail 0)" in err
     # on B's grid, in B's place
     code, _, _ = run(capsys, "fuse", volumes["pet"], volumes["mri"], "-o", tmp_path / "onmri.nii.gz", "--task", "pet", "--reference", "b")
     assert code == 0 and sitk.ReadImage(str(tmp_path / "onmri.nii.gz")).GetSize() == (42, 36, 30)

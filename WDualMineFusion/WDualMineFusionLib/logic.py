@@ -261,6 +261,10 @@ class WDualMineFusionLogic:
         self.log(outcome.alignment.message)
         if outcome.autoDescription:
             self.log(outcome.autoDescription)
+        if not self.makeControls(**outcome.controls).arbitration_used:
+            from wdualmine.controls import ARBITRATION_UNUSED
+
+            self.log(ARBITRATION_UNUSED[0].upper() + ARBITRATION_UNUSED[1:] + ".")
         return FusionNodes(nodes, outcome.controls, outcome.autoDescription)
 
     def showOutputs(self, nodes: dict, overlay: str = "reliabilityA", opacity: float = display.DEFAULT_OPACITY) -> None:

@@ -87,6 +87,19 @@ class FusionControls:
     def as_dict(self) -> dict:
         return asdict(self)
 
+    @property
+    def arbitration_used(self) -> bool:
+        """Whether the arbitration map shapes the fused image: it splits the experts' residual, so not at detail 0."""
+        return self.detail_strength != 0
+
+
+# said beside an arbitration map that was asked for but shapes nothing (auto's choices on volumes so far have
+# no residual), so nobody reads the map as the reason for what the fused image shows
+ARBITRATION_UNUSED = (
+    "the arbitration map shapes nothing in this fusion: it splits the experts' residual between them, "
+    "and the residual is off (detail 0)"
+)
+
 
 def _checked_pair_curve(curve) -> tuple:
     """The two tables as tuples of floats (JSON gives lists), or ValueError naming what is wrong."""

@@ -84,7 +84,7 @@ def run_demo(
         ("fused, PET colours", fused_colour, None, None),
         ("reliability: PET share of fused", maps["reliability_a"], DIVERGING, foreground),
         # at detail 0 the experts' residual is off, so the gate shapes nothing: the title says so
-        ("arbitration: wavelet / spatial" + (" (unused: detail 0)" if result.controls.detail_strength == 0 else ""), maps["arbitration"], HEAT, foreground),
+        ("arbitration: wavelet / spatial" + ("" if result.controls.arbitration_used else " (unused: detail 0)"), maps["arbitration"], HEAT, foreground),
     ]
     panels = [[None] * len(columns) for _ in range(3)]
     for c, (_, volume, stops, mask) in enumerate(columns):

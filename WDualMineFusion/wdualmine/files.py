@@ -12,7 +12,7 @@ from typing import Callable
 import SimpleITK as sitk
 
 from .checks import check_pixel_type, check_value_range, check_writable_folder
-from .controls import FusionControls
+from .controls import ARBITRATION_UNUSED, FusionControls
 from .errors import InputError
 from .inference import Fuser
 from .io.images import IMAGE_2D_SUFFIXES, IMAGE_SUFFIXES, VOLUME_SUFFIXES, full_suffix
@@ -223,6 +223,8 @@ def fuse_file_pair(
             write_all(images, protect=input_files(a_path) | input_files(b_path))
     if result.auto is not None and report is not None:
         report.append(result.auto.describe())
+    if options.maps and result.controls is not None and not result.controls.arbitration_used and report is not None:
+        report.append(ARBITRATION_UNUSED)
     return list(images), notes_a + notes_b + result.warnings
 
 
