@@ -332,6 +332,10 @@ class WDualMineFusionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.ui.curveStrengthLabel.text = _("Reliability curve:")
             self.ui.curveStrengthLabel.toolTip = _("The model's trained reliability curve; the slider scales it (0 = the plain average).")
         controls = controlsFromParameterNode(node)
+        # the arbitration map splits the experts' residual: at detail 0 it shapes nothing, and the label says so
+        note = self.logic.arbitrationNote(controls) if node.overlay == Overlay.arbitration else ""
+        self.ui.overlayLabel.text = _("Overlay (unused at detail 0):") if note else _("Overlay:")
+        self.ui.overlayLabel.toolTip = note
         if controls != self._lastControls:
             self._lastControls = controls
             if node.livePreview and self.logic.hasPreviewFor(node.referenceVolume, node.secondVolume):

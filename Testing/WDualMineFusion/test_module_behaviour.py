@@ -135,6 +135,13 @@ def test_module_logic_import_loads_no_simpleitk_or_torch(slicer_core):
     """The module file imports the logic at every Slicer start."""
     out = run_python("import WDualMineFusionLib.logic\nprint(sorted(m for m in ('SimpleITK', 'torch') if m in sys.modules))")
     assert out.strip() == "[]"
+    # ... nor does the arbitration note the panel works out at every parameter change
+    out = run_python(
+        "import WDualMineFusionLib.logic as logic\n"
+        "assert logic.WDualMineFusionLogic.arbitrationNote({'detail_strength': 0.0})\n"
+        "print(sorted(m for m in ('SimpleITK', 'torch') if m in sys.modules))"
+    )
+    assert out.strip() == "[]"
 
 
 def test_pytorch_wavelets_needs_no_setuptools(slicer_core):

@@ -61,6 +61,8 @@ def test_process_fusion_gives_the_in_process_voxels(auto_fusions):
     # auto gave the sample a rule without the experts' residual: the log says the arbitration map shapes nothing
     assert nodes.controls["detail_strength"] == 0
     assert sum("arbitration map shapes nothing" in line for line in logic.logged) == 2  # once per fusion
+    assert logic.arbitrationNote(nodes.controls) in logic.logged  # the sentence the panel and the web app show
+    assert logic.arbitrationNote({**nodes.controls, "detail_strength": 0.5}) == ""
 
     # a script that passes auto's controls back (auto off) gets the same voxels, here from the process; the live
     # preview after a process run aligns the pair itself and, with those controls, matches the full fusion

@@ -121,6 +121,8 @@ def test_overlay_switch_changes_the_view(page, shots):
     click(page, "wdm-overlay-arbitration")
     wait_for(lambda: changed(before, red_pixels(page)) > 1, 30, "the arbitration overlay", 0.2)
     settle(page)
+    # auto gave the sample a rule without the experts' residual: beside the map, the page says it shapes nothing
+    assert "arbitration map shapes nothing" in text(page, "wdm-arbitration-note")
     page.save_screenshot(str(shots / "web-overlay-arbitration.png"))
     click(page, "wdm-overlay-none")
     wait_for(lambda: changed(before, red_pixels(page)) > 1, 30, "the view without overlay", 0.2)

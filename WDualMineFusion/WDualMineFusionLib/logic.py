@@ -261,11 +261,16 @@ class WDualMineFusionLogic:
         self.log(outcome.alignment.message)
         if outcome.autoDescription:
             self.log(outcome.autoDescription)
-        if not self.makeControls(**outcome.controls).arbitration_used:
-            from wdualmine.controls import ARBITRATION_UNUSED
-
-            self.log(ARBITRATION_UNUSED[0].upper() + ARBITRATION_UNUSED[1:] + ".")
+        if self.arbitrationNote(outcome.controls):
+            self.log(self.arbitrationNote(outcome.controls))
         return FusionNodes(nodes, outcome.controls, outcome.autoDescription)
+
+    @classmethod
+    def arbitrationNote(cls, controls: dict) -> str:
+        """The sentence a front end shows beside the arbitration map where that map shapes nothing ('' otherwise)."""
+        from wdualmine.controls import ARBITRATION_UNUSED
+
+        return "" if cls.makeControls(**controls).arbitration_used else ARBITRATION_UNUSED[0].upper() + ARBITRATION_UNUSED[1:] + "."
 
     def showOutputs(self, nodes: dict, overlay: str = "reliabilityA", opacity: float = display.DEFAULT_OPACITY) -> None:
         if overlay not in display.OVERLAYS:

@@ -77,7 +77,7 @@ class FusionSession:
         state.update(
             task="pet", functional="second", auto_tune=True, live_preview=True,
             overlay="reliabilityA", opacity=0.5, background="fused",
-            busy=False, progress=0, status="starting", error="", log_lines=[],
+            busy=False, progress=0, status="starting", error="", log_lines=[], arbitration_note="",
             fusion_count=0, preview_count=0, preview_ms=None, apply_seconds=None,
             metrics_headers=[], metrics_rows=[], reference_path="", second_path="",
             pair_names="", has_rgb=False, data_folder=str(self.roots[0]), scene_volumes=0,
@@ -196,6 +196,7 @@ class FusionSession:
                 state.auto_tune = False
             state.apply_seconds = round(time.perf_counter() - started, 2)
             state.has_rgb = "fusedRGB" in nodes
+            state.arbitration_note = self.logic.arbitrationNote(nodes.controls)
             state.metrics_headers, state.metrics_rows = self._metrics(nodes.get("metrics"))
             state.progress = 100
             state.status = "fused"

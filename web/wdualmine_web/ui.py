@@ -89,6 +89,9 @@ def _display() -> None:
         for key, title in (("reliabilityA", "Rel. PET/CT"), ("reliabilityB", "Rel. MRI"), ("arbitration", "Arbitration"),
                            ("none", "None")):
             v3.VBtn(title, value=key, size="x-small", id=f"wdm-overlay-{key}")
+    # the arbitration map of a fusion without the experts' residual shapes nothing: said where the map is chosen
+    html.Div("{{ arbitration_note }}", v_if=("overlay === 'arbitration' && arbitration_note",), classes="text-caption text-warning",
+             id="wdm-arbitration-note")
     v3.VSlider(v_model=("opacity",), min=0, max=1, step=0.05, label="Overlay opacity", density="compact",
                hide_details=True, id="wdm-opacity")
     with v3.VBtnToggle(v_model=("background",), mandatory=True, density="compact", divided=True, v_if=("has_rgb",)):
