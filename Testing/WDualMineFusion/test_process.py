@@ -63,6 +63,10 @@ def test_process_fusion_gives_the_in_process_voxels(auto_fusions):
     assert sum("arbitration map shapes nothing" in line for line in logic.logged) == 2  # once per fusion
     assert logic.arbitrationNote(nodes.controls) in logic.logged  # the sentence the panel and the web app show
     assert logic.arbitrationNote({**nodes.controls, "detail_strength": 0.5}) == ""
+    # auto's choice here is the plain average itself, so the metrics table's two columns agree exactly
+    assert nodes.controls["curve_strength"] == nodes.controls["equalise"] == 0 and nodes.controls["base_power"] == 1
+    table = readMetricsTable(in_process["metrics"])
+    assert table["W-DUALMINE"] == table["average"], table
 
     # a script that passes auto's controls back (auto off) gets the same voxels, here from the process; the live
     # preview after a process run aligns the pair itself and, with those controls, matches the full fusion
