@@ -74,14 +74,20 @@ def timings(shots):
 
 @pytest.fixture(scope="session")
 def data_folder(tmp_path_factory, web_requirements) -> Path:
-    """The server's data folder: the sample pair, a file that is no image, a 2-D image, a PET moved far away."""
+    """The server's data folder: the sample pair, a file that is no image, a 2-D image, a PET moved far away.
+
+    WDUALMINE_WEB_DATA=folder puts it there instead of in pytest's temporary folder, so screenshots taken for the
+    README (WDUALMINE_WEB_SHOTS) show a neutral path, not one of the machine that took them.
+    """
     import numpy as np
     import SimpleITK as sitk
 
     sys.path.insert(0, str(REPO / "WDualMineFusion"))
     from wdualmine.sample_data import verify_sample
 
-    folder = tmp_path_factory.mktemp("web-data")
+    given = os.environ.get("WDUALMINE_WEB_DATA")
+    folder = Path(given) if given else tmp_path_factory.mktemp("web-data")
+    folder.mkdir(parents=True, exist_ok=True)
     paths = verify_sample()
     shutil.copy(paths["MRI"], folder / "mri.nrrd")
     shutil.copy(paths["PET"], folder / "pet.nrrd")
