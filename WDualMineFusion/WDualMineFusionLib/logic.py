@@ -261,8 +261,9 @@ class WDualMineFusionLogic:
         self.log(outcome.alignment.message)
         if outcome.autoDescription:
             self.log(outcome.autoDescription)
-        if self.arbitrationNote(outcome.controls):
-            self.log(self.arbitrationNote(outcome.controls))
+        note = self.arbitrationNote(outcome.controls)
+        if note:
+            self.log(note)
         return FusionNodes(nodes, outcome.controls, outcome.autoDescription)
 
     @classmethod
