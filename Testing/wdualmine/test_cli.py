@@ -194,3 +194,54 @@ def test_bench_json(capsys):
     result = json.loads(out)
     assert code == 0 and result["parameters"] < 2_000_000 and result["gflops_per_256_slice"] > 0
     assert result["batch1_ms_per_slice"] > 0 and result["batch16_slices_per_s"] > 0
+
+
+def test_saved_controls_fuse_the_same_voxels_again(tmp_path, volumes, capsys):
+    first = tmp_path / "first" / "f.nii.gz"
+    code, out, err = run(capsys, "fuse", volumes["pet"], volumes["mri"], "-o", first, "--task", "pet", "--save-controls",
+                         "--no-auto", "--equalise", "0.4", "--base-power", "1.5", "--emphasis", "0.5", "--detail", "0.7", "--window-a", "0:9000")
+    saved = first.with_name("f.controls.json")
+    assert code == 0 and out.split() == [str(first), str(saved)], err
+    document = json.loads(saved.read_text())
+    assert document["task"] == "pet" and document["chosen_by"] == "given on the command line"
+    assert document["controls"]["equalise"] == 0.4 and document["controls"]["detail_strength"] == 0.7
+    assert document["windows"]["a"] == [0.0, 9000.0] and len(document["model_sha256"]) == 64
+    # replayed: the task and every control from the file (auto off), the same voxels
+    again = tmp_path / "again" / "g.nii.gz"
+    code, _, err = run(capsys, "fuse", volumes["pet"], volumes["mri"], "-o", again, "--controls", saved, "--window-a", "0:9000", "--save-controls")
+    assert code == 0 and f"task pet, as {saved} says" in err and "warning" not in err, err
+    assert np.array_equal(sitk.GetArrayFromImage(sitk.ReadImage(str(first))), sitk.GetArrayFromImage(sitk.ReadImage(str(again))))
+    assert json.loads(again.with_name("g.controls.json").read_text())["chosen_by"] == "read from f.controls.json"
+    # on other grey levels the same controls make another fusion: said, with the window to give
+    code, _, err = run(capsys, "fuse", volumes["pet"], volumes["mri"], "-o", tmp_path / "other.nii.gz", "--controls", saved)
+    assert code == 0 and "warning: A's window is" in err and "but was 0:9000 when the controls of" in err
+
+
+def test_saved_controls_with_options_or_another_task_are_refused_before_anything_is_written(tmp_path, volumes, capsys):
+    saved = tmp_path / "f.controls.json"
+    code, _, _ = run(capsys, "fuse", volumes["pet"], volumes["mri"], "-o", tmp_path / "f.nii.gz", "--task", "pet", "--save-controls", "--detail", "0")
+    assert code == 0 and saved.is_file()
+    for extra, message in (
+        (["--equalise", "0.3"], "sets every control; leave out --equalise"),
+        (["--base", "plain", "--reliability-bias", "0"], "leave out --reliability-bias, --base"),
+        (["--task", "ct"], "holds controls chosen for pet-MRI, not ct-MRI; give --task pet"),
+    ):
+        code, _, err = run(capsys, "fuse", volumes["pet"], volumes["mri"], "-o", tmp_path / "out" / "g.nii.gz", "--controls", saved, *extra)
+        assert code != 0 and message in err and err.count("\n") == 1, err
+        assert not (tmp_path / "out").exists()
+
+
+def test_a_fitted_curve_in_a_controls_file_fuses_as_the_engine_fuses_it(tmp_path, volumes, capsys, pet_fuser):
+    from wdualmine.controls import FusionControls
+    from wdualmine.controls_file import SavedControls, controls_text
+    from wdualmine.pipeline import fuse_volume
+
+    tables = np.random.default_rng(5).normal(0, 0.8, (2, 9, 9)).astype(np.float32).clip(-2, 2).tolist()
+    controls = FusionControls(detail_strength=0.0, curve_strength=1.0, equalise=0.25, pair_curve=tables)
+    path = tmp_path / "fitted.controls.json"
+    path.write_text(controls_text(SavedControls(controls, "pet", "auto controls: a test curve", None, {})))
+    code, _, err = run(capsys, "fuse", volumes["pet"], volumes["mri"], "-o", tmp_path / "f.nii.gz", "--controls", path, "--device", "cpu")
+    assert code == 0, err
+    pet, mri = sitk.ReadImage(str(volumes["pet"])), sitk.ReadImage(str(volumes["mri"]))
+    direct = fuse_volume(pet_fuser, pet, mri, controls).fused
+    assert np.array_equal(sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "f.nii.gz"))), sitk.GetArrayFromImage(direct))

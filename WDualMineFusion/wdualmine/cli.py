@@ -94,10 +94,10 @@ def add_controls(parser: argparse.ArgumentParser) -> None:
     low, high = CONTROL_RANGES["detail_strength"]
     group.add_argument("--detail", type=float, default=None, help=f"detail strength, {low}..{high}: 0 = the reliability-weighted base only, 1 = trained (default: auto, else 1)")
     low, high = CONTROL_RANGES["reliability_bias"]
-    group.add_argument("--reliability-bias", type=float, default=0.0, help=f"{low}..{high}: > 0 trusts A (CT/PET/SPECT) more, < 0 the MRI")
+    group.add_argument("--reliability-bias", type=float, default=None, help=f"{low}..{high}: > 0 trusts A (CT/PET/SPECT) more, < 0 the MRI (default 0)")
     low, high = CONTROL_RANGES["arbitration_bias"]
-    group.add_argument("--arbitration-bias", type=float, default=0.0, help=f"{low}..{high}: > 0 favours the wavelet expert (edges), < 0 the spatial one")
-    group.add_argument("--base", choices=BASES, default="plain", help="what the reliability weights combine: the sources as they are (plain, default) or z-scored")
+    group.add_argument("--arbitration-bias", type=float, default=None, help=f"{low}..{high}: > 0 favours the wavelet expert (edges), < 0 the spatial one (default 0)")
+    group.add_argument("--base", choices=BASES, default=None, help="what the reliability weights combine: the sources as they are (plain, default) or z-scored")
     low, high = CONTROL_RANGES["base_power"]
     group.add_argument("--base-power", type=float, default=None, help=f"{low}..{high}: power mean of the base; 1 = arithmetic mean (default: auto, else 1)")
     low, high = CONTROL_RANGES["curve_strength"]
@@ -108,10 +108,20 @@ def add_controls(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--emphasis", type=float, default=None, help=f"{low}..{high}: functional emphasis, more weight to A where A is hottest, e.g. a lesion (default: auto, else 0)")
 
 
+# the other controls, which auto leaves as given
+OTHER_CONTROLS = {"reliability_bias": "reliability_bias", "arbitration_bias": "arbitration_bias", "base": "base"}
+
+
 def controls_from(args: argparse.Namespace) -> FusionControls:
-    defaults = FusionControls()
-    given = {name: getattr(args, option) for name, option in AUTO_CONTROLS.items() if getattr(args, option) is not None}
-    return replace(defaults, reliability_bias=args.reliability_bias, arbitration_bias=args.arbitration_bias, base=args.base, **given)
+    options = AUTO_CONTROLS | OTHER_CONTROLS
+    given = {name: getattr(args, option) for name, option in options.items() if getattr(args, option) is not None}
+    return replace(FusionControls(), **given)
+
+
+def given_control_options(args: argparse.Namespace) -> list[str]:
+    """The control options set on the command line, as the user wrote them (e.g. --base-power)."""
+    options = AUTO_CONTROLS | OTHER_CONTROLS
+    return ["--" + option.replace("_", "-") for option in options.values() if getattr(args, option, None) is not None]
 
 
 def fixed_controls(args: argparse.Namespace) -> tuple[str, ...]:
@@ -121,22 +131,59 @@ def fixed_controls(args: argparse.Namespace) -> tuple[str, ...]:
     return given + (("pair_curve",) if not args.curve_fit else ())  # a fixed pair curve (none): no fit
 
 
+def saved_controls_for(args: argparse.Namespace):
+    """The controls of ``--controls FILE`` (None without it); the file sets every control, so none may be given too."""
+    from .controls_file import read_controls_file
+
+    if not args.controls:
+        return None
+    given = given_control_options(args)
+    if given:
+        raise InputError(f"--controls {args.controls} sets every control; leave out {', '.join(given)} (or drop --controls)")
+    return read_controls_file(args.controls)
+
+
+def model_checksum(task: str, weights: str | None) -> str | None:
+    """The SHA-256 of the model a fusion runs with (None where the given weights file is missing: loading says so)."""
+    from .weights import sha256_of, shipped_entry
+
+    if not weights:
+        return shipped_entry(task).sha256
+    return sha256_of(Path(weights)) if Path(weights).is_file() else None
+
+
 def command_fuse(args: argparse.Namespace) -> int:
+    from .controls_file import uses_model
     from .files import FuseOptions, check_pair_plan, fuse_file_pair, plan_outputs, validate_task
     from .inference import Fuser
     from .volume.window import Window
 
     a, b, out = Path(args.a), Path(args.b), Path(args.output)
     series = tuple(args.series or ())
-    task = validate_task(args.task, a, b, series)
-    if args.task == "auto":  # said always: a wrong guess silently uses the wrong model
+    saved = saved_controls_for(args)
+    if saved is not None and args.task == "auto":
+        task = validate_task(saved.task, a, b, series)
+        print(f"wdualmine fuse: task {task}, as {args.controls} says", file=sys.stderr)
+    else:
+        task = validate_task(args.task, a, b, series)
+    if args.task == "auto" and saved is None:  # said always: a wrong guess silently uses the wrong model
         print(f"wdualmine fuse: task {task}, guessed from A's DICOM modality or the file names (--task to change)", file=sys.stderr)
+    if saved is not None and saved.task != task:
+        raise InputError(f"--controls {args.controls} holds controls chosen for {saved.task}-MRI, not {task}-MRI; give --task {saved.task} or controls saved for {task}")
     plan = plan_outputs(a, b, out)
+    model_sha256 = model_checksum(task, args.weights) if saved is not None or args.save_controls else None
+    if saved is not None and uses_model(saved.controls) and saved.model_sha256 and model_sha256 and saved.model_sha256 != model_sha256:
+        warn("fuse", f"{args.controls} was saved with another model (SHA-256 {saved.model_sha256[:12]}...); its controls use the "
+             "model's curve or experts, so this fusion will differ from the saved one")
     options = FuseOptions(
         task=task,
-        controls=controls_from(args),
-        auto=args.auto,
+        controls=saved.controls if saved is not None else controls_from(args),
+        auto=args.auto and saved is None,
         auto_fixed=fixed_controls(args),
+        save_controls=args.save_controls,
+        model_sha256=model_sha256,
+        controls_from=args.controls,
+        saved_windows=saved.windows if saved is not None else None,
         maps=args.maps,
         window_a=Window.parse(args.window_a) if args.window_a else None,
         window_b=Window.parse(args.window_b) if args.window_b else None,
@@ -147,7 +194,7 @@ def command_fuse(args: argparse.Namespace) -> int:
     )
     # every pair is checked from its file headers first, so a bad pair stops the run before anything is written
     for pa, pb, po in plan:
-        check_pair_plan(pa, pb, po, args.maps, series)
+        check_pair_plan(pa, pb, po, args.maps, series, args.save_controls)
     fuser = Fuser.for_task(task, device=args.device, weights=args.weights, batch_size=args.batch_size)
     log.info("task %s, device %s, %d pair(s)", task, fuser.device, len(plan))
     written_total = 0
@@ -433,6 +480,16 @@ def build_parser() -> argparse.ArgumentParser:
     fuse.add_argument("--reference", default="a", choices=("a", "b"), help="3-D: grid of the outputs, A's (default) or B's")
     fuse.add_argument("--working-size", type=working_size, default=256, help="3-D: enlarge smaller slices to this many pixels (0: native)")
     fuse.add_argument("--batch-size", type=positive_int, default=None, help="slices per network batch (default: the device's fastest, 1 on the CPU, 8 on a GPU)")
+    fuse.add_argument(
+        "--save-controls", action="store_true",
+        help="also write the controls the fusion ran with (auto's choice, its fitted curve included) as <name>.controls.json "
+        "beside OUT, to fuse the same way again with --controls",
+    )
+    fuse.add_argument(
+        "--controls", metavar="FILE",
+        help="fuse with the controls in FILE (written by --save-controls), as they are: no auto, no control options; "
+        "the same inputs and windows then give the same voxels on any machine",
+    )
     add_controls(fuse)
     fuse.set_defaults(handler=command_fuse)
 

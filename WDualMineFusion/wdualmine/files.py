@@ -13,6 +13,7 @@ import SimpleITK as sitk
 
 from .checks import check_pixel_type, check_value_range, check_writable_folder
 from .controls import ARBITRATION_UNUSED, FusionControls
+from .controls_file import SUFFIX as CONTROLS_SUFFIX, SavedControls, controls_text, window_differences, window_pair
 from .errors import InputError
 from .inference import Fuser
 from .io.images import IMAGE_2D_SUFFIXES, IMAGE_SUFFIXES, VOLUME_SUFFIXES, full_suffix
@@ -20,7 +21,7 @@ from .io.inputs import input_header, looks_like_series, read_input, task_of
 from .io.integrity import data_files
 from .io.nifti_stream import StreamedVolume, StreamUnavailable
 from .io.termination import cleanup_on_termination
-from .io.writing import STAGING_PREFIX, write_all
+from .io.writing import STAGING_PREFIX, TextOutput, write_all
 from .pipeline import FusionResult, fuse_2d, fuse_volume
 from .volume.window import Window
 from .weights import TASKS
@@ -42,6 +43,10 @@ class FuseOptions:
     working_size: int | None = 256
     reference: str = "a"
     series: tuple[str, ...] = ()  # DICOM series UIDs to pick where a folder holds several
+    save_controls: bool = False  # write the controls the fusion ran with beside it (``controls_file``)
+    model_sha256: str | None = None  # the model's, recorded in the saved controls
+    controls_from: str | None = None  # where the given controls were read from, recorded as what chose them
+    saved_windows: dict | None = None  # the windows recorded with those controls: a fusion on others is warned about
 
 
 # words of a file or folder name that name a task; "petct" and the like come from hybrid scanners
@@ -98,13 +103,16 @@ def check_not_same(a: Path, b: Path) -> None:
         raise InputError(f"{a} and {b} are the same image; give the functional/CT image as A and the MRI as B")
 
 
-def output_names(out: Path, maps: bool) -> dict[str, Path]:
-    """Where each output goes: OUT itself for the fused image, the maps beside it with a suffix."""
+def output_names(out: Path, maps: bool, controls: bool = False) -> dict[str, Path]:
+    """Where each output goes: OUT itself for the fused image, the maps beside it with a suffix, and the
+    controls file beside it as ``<name>.controls.json``."""
     suffix = full_suffix(out)
     stem = out.name[: -len(suffix)] if suffix else out.name
     names = {"fused": out}
     if maps:
         names.update({name: out.with_name(stem + tail + suffix) for name, tail in MAP_SUFFIXES.items()})
+    if controls:
+        names["controls"] = out.with_name(stem + CONTROLS_SUFFIX)
     return names
 
 
@@ -154,7 +162,7 @@ def companion_names(out: Path) -> list[Path]:
     return {".mhd": [out.with_name(stem + ".zraw")], ".nhdr": [out.with_name(stem + ".raw.gz")]}.get(suffix, [])
 
 
-def check_pair_plan(a_path: Path, b_path: Path, out_path: Path, maps: bool, series: tuple[str, ...] = ()) -> None:
+def check_pair_plan(a_path: Path, b_path: Path, out_path: Path, maps: bool, series: tuple[str, ...] = (), controls: bool = False) -> None:
     """Everything about one pair that can be checked from file headers, before any fusion runs."""
     check_not_same(a_path, b_path)
     info_a, info_b = input_header(a_path, series), input_header(b_path, series)
@@ -171,7 +179,7 @@ def check_pair_plan(a_path: Path, b_path: Path, out_path: Path, maps: bool, seri
     if suffix not in allowed:
         raise InputError(f"{out_path}: cannot write a {dim_a}-D result as '{suffix or 'no type'}'; use one of {', '.join(allowed)}")
     inputs = input_files(a_path) | input_files(b_path)
-    for output in output_names(out_path, maps).values():
+    for output in output_names(out_path, maps, controls).values():
         for path in [output, *companion_names(output)]:
             if path.resolve() in inputs:
                 raise InputError(f"{path} would overwrite an input; choose another output file or folder")
@@ -201,7 +209,7 @@ def fuse_file_pair(
 
     What auto chose for the pair, if it ran, is appended to ``report``.
     """
-    check_pair_plan(a_path, b_path, out_path, options.maps, options.series)
+    check_pair_plan(a_path, b_path, out_path, options.maps, options.series, options.save_controls)
     (a, notes_a), (b, notes_b) = read_input(a_path, options.series), read_input(b_path, options.series)
     check_value_range(a, a_path)
     check_value_range(b, b_path)
@@ -210,7 +218,7 @@ def fuse_file_pair(
         result = fuse_2d(
             fuser, a, b, options.controls, options.maps, names, options.window_a, options.window_b, options.auto, options.auto_fixed
         )
-        images = output_paths(out_path, result)
+        images = output_paths(out_path, result) | saved_controls(out_path, result, options)
         write_all(images, protect=input_files(a_path) | input_files(b_path))
     else:
         with output_streams(out_path, options.maps) as streams:
@@ -219,13 +227,31 @@ def fuse_file_pair(
                 options.axis, options.working_size, options.reference, progress,
                 auto=options.auto, auto_fixed=options.auto_fixed, streams=streams,
             )
-            images = output_paths(out_path, result)
+            images = output_paths(out_path, result) | saved_controls(out_path, result, options)
             write_all(images, protect=input_files(a_path) | input_files(b_path))
+    warnings = notes_a + notes_b + result.warnings
+    if options.saved_windows:  # the saved controls on other grey levels give another fusion than the saved one
+        for difference in window_differences(options.saved_windows, window_pair(result.aligned)):
+            warnings.append(f"{difference} when the controls of {options.controls_from} were saved; give that window to fuse as then")
     if result.auto is not None and report is not None:
         report.append(result.auto.describe())
     if options.maps and result.controls is not None and not result.controls.arbitration_used and report is not None:
         report.append(ARBITRATION_UNUSED)
-    return list(images), notes_a + notes_b + result.warnings
+    return list(images), warnings
+
+
+def saved_controls(out: Path, result: FusionResult, options: FuseOptions) -> dict[Path, TextOutput]:
+    """The controls file to write with the fusion (none unless asked for): what it ran with, and what chose them."""
+    if not options.save_controls:
+        return {}
+    if result.auto is not None:
+        chosen_by = result.auto.describe()
+    elif options.controls_from:
+        chosen_by = f"read from {Path(options.controls_from).name}"
+    else:
+        chosen_by = "given on the command line"
+    saved = SavedControls(result.controls or options.controls, options.task, chosen_by, options.model_sha256, window_pair(result.aligned))
+    return {output_names(out, False, True)["controls"]: TextOutput(controls_text(saved))}
 
 
 def plan_outputs(a: Path, b: Path, out: Path) -> list[tuple[Path, Path, Path]]:

@@ -16,7 +16,7 @@ import pytest
 import SimpleITK as sitk
 
 from wdualmine.errors import InputError
-from wdualmine.io.writing import write_all
+from wdualmine.io.writing import TextOutput, write_all
 
 PACKAGE = Path(__file__).resolve().parents[3] / "WDualMineFusion"
 
@@ -140,3 +140,22 @@ def test_writers_with_global_state_never_run_at_once(tmp_path, monkeypatch):
     serial = {"a.nrrd", "b.nrrd", "c.nrrd"}
     assert not [pair for pair in overlapped if set(pair) <= serial]
     assert listing(tmp_path) == sorted(names)
+
+
+def test_a_text_output_is_written_with_the_images_all_or_nothing(tmp_path, monkeypatch):
+    text = '{"controls": "\u00e9galis\u00e9"}\n'  # UTF-8, byte for byte
+    write_all({tmp_path / "f.nii.gz": volume(0, (2, 4, 4)), tmp_path / "f.controls.json": TextOutput(text)})
+    assert listing(tmp_path) == ["f.controls.json", "f.nii.gz"]
+    assert (tmp_path / "f.controls.json").read_bytes() == text.encode("utf-8")
+    # an image of the set fails: the text file is not left behind looking like a finished fusion's
+    real_write = sitk.WriteImage
+
+    def short_write(image, name, *args, **kwargs):
+        real_write(image, name, *args, **kwargs)
+        os.truncate(name, os.path.getsize(name) // 2)
+
+    monkeypatch.setattr(sitk, "WriteImage", short_write)
+    out = tmp_path / "second"
+    with pytest.raises(InputError, match=r"cannot write .*g\.nii.*incomplete"):
+        write_all({out / "g.controls.json": TextOutput(text), out / "g.nii": volume(0)})
+    assert listing(out) == []

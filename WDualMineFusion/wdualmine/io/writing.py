@@ -48,6 +48,13 @@ class Staged:
     files: list[str] = field(default_factory=list)  # names written for it: data files first, header last
 
 
+@dataclass(frozen=True)
+class TextOutput:
+    """A small text file written with the images, all or nothing with them (e.g. the fusion's controls)."""
+
+    text: str
+
+
 def _reason(error: BaseException) -> str:
     lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
     return (lines[-1] if lines else type(error).__name__)[:200]
@@ -103,8 +110,10 @@ def _verify(path: Path) -> None:
         reader.Execute()  # small images: read them back whole
 
 
-def _stage(image: sitk.Image, target: Path, folder: Path, compress: bool) -> Staged:
+def _stage(image: sitk.Image | TextOutput, target: Path, folder: Path, compress: bool) -> Staged:
     """Write one image into its own (empty) staging folder, then verify and sync what it made."""
+    if isinstance(image, TextOutput):
+        return _stage_text(image, target, folder)
     staged = Staged(target, folder)
     main = folder / target.name
     suffix = full_suffix(target)
@@ -120,6 +129,19 @@ def _stage(image: sitk.Image, target: Path, folder: Path, compress: bool) -> Sta
     for name in staged.files:
         _fsync(folder / name)
     return staged
+
+
+def _stage_text(output: TextOutput, target: Path, folder: Path) -> Staged:
+    """Write a text output into its staging folder, synced; it must read back byte for byte."""
+    data = output.text.encode("utf-8")
+    main = folder / target.name
+    with open(main, "wb") as stream:
+        stream.write(data)
+        stream.flush()
+        os.fsync(stream.fileno())
+    if main.read_bytes() != data:
+        raise WriteError("the file did not read back as written")
+    return Staged(target, folder, [target.name])
 
 
 def _finish_stream(stream: StreamedVolume) -> Staged:
@@ -145,11 +167,12 @@ def _free_space(folder: Path) -> str:
         return "free space unknown"
 
 
-def write_all(images: dict[Path, sitk.Image | StreamedVolume], protect: Iterable[Path] = (), compress: bool = True) -> list[Path]:
+def write_all(images: dict[Path, sitk.Image | StreamedVolume | TextOutput], protect: Iterable[Path] = (), compress: bool = True) -> list[Path]:
     """Write every image to its path, all or nothing; returns every file put in place (data files too).
 
     An image may also be a ``StreamedVolume`` already filled on disk for that path: it is finished
-    (compressed) in its own staging folder, and put in place, or removed, with the rest.
+    (compressed) in its own staging folder, and put in place, or removed, with the rest; or a
+    ``TextOutput``, written as UTF-8 and checked byte for byte.
 
     ``protect`` lists files that must never be replaced (the inputs and their data files): a write
     that would land on one is refused before anything is renamed. Outputs get the permissions any
@@ -183,7 +206,7 @@ def write_all(images: dict[Path, sitk.Image | StreamedVolume], protect: Iterable
                     image.discard()
 
 
-def _stage_all(images: dict[Path, sitk.Image | StreamedVolume], staging: dict[Path, Path], compress: bool) -> list[Staged]:
+def _stage_all(images: dict[Path, sitk.Image | StreamedVolume | TextOutput], staging: dict[Path, Path], compress: bool) -> list[Staged]:
     """Write and verify every image in a staging folder beside its destination, several at once.
 
     SimpleITK releases the GIL while it writes, so the gzip compression of the outputs runs in
