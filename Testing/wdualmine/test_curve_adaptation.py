@@ -229,3 +229,17 @@ def test_slices_too_big_for_one_crop_get_one_fit_from_the_searched_rule(phantom,
     starts.clear()
     choose_controls(fuse, a, b, 0.9)  # without fixed statistics an equalising rule cannot be one lookup table: not fitted
     assert all(rule == BaseRule() for rule in starts)
+
+
+def test_the_fit_ends_on_the_same_curve_whatever_the_thread_count(phantom):
+    """torch splits a long sum among its threads, so a fit's rounding, and through its steps the curve it ends
+    on, followed the thread count; the surrogates sum block by block now, so a user's 16 cores fit as CI's 2."""
+    a, b = slices(phantom, n=6, size=(256, 256))  # sums long enough for torch to split them among threads
+    scorer = PairScorer(a, b, hot_level=0.9)
+    checked = {}
+    for threads in (1, 4):
+        torch.set_num_threads(threads)  # the suite's fixture puts the count back
+        seen = checked.setdefault(threads, [])
+        adapt_curve(scorer, a, b, CUSHIONS, lambda margins: seen.append(margins) or objective(margins), steps=8)
+    assert checked[1] == checked[4]  # the exact scores of the curve after steps 4 and 8, to the last bit
+    assert checked[1][0] != checked[1][1]  # the steps moved the curve: the comparison means something

@@ -1,7 +1,7 @@
 """Fusion controls saved beside a fusion and read back, so the same fusion can be made again exactly.
 
 Auto's choice for a pair (a searched rule or a reliability curve fitted to its slices) takes seconds to find,
-and a fit can end on another curve on another machine or thread count (its sums run in another order). Saved
+and a fit can end on another curve on another machine (its vector instructions round otherwise). Saved
 with the fusion, the choice is applied as it is: the same inputs and windows give the same voxels anywhere,
 and a follow-up scan can be fused with the curve chosen for the first one.
 

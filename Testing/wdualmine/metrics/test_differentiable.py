@@ -52,3 +52,19 @@ def test_smoothed_qabf_and_mi_have_bounded_gradients_where_the_exact_ones_do_not
     exact = dm.qabf(fused, ta, tb).detach()
     smoothed = dm.qabf(fused, ta, tb, smooth=1.0).detach()
     assert torch.allclose(exact, smoothed, atol=0.01)
+
+
+def test_ordered_sums_do_not_depend_on_the_thread_count():
+    from wdualmine.metrics.differentiable import ordered_mean, ordered_sum
+
+    x = torch.from_numpy(np.random.default_rng(0).normal(size=(3, 1000, 1001)).astype(np.float32))
+    sums = []
+    for threads in (1, 2, 4):
+        torch.set_num_threads(threads)
+        sums.append((ordered_sum(x), ordered_sum(x, 1), ordered_mean(x[0])))
+    for other in sums[1:]:
+        assert all(torch.equal(s, o) for s, o in zip(sums[0], other))
+    total, per_slice, mean = sums[0]
+    assert float(total) == pytest.approx(float(x.double().sum()), abs=1e-2)
+    assert torch.allclose(per_slice.double(), x.double().sum((1, 2)), atol=1e-2)
+    assert float(mean) == pytest.approx(float(x[0].double().mean()), abs=1e-6)

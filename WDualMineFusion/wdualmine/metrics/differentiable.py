@@ -32,6 +32,23 @@ from .vif import EPS, N_SCALES, SIGMA_N_SQ, _scale_taps
 from .flat_noise import NOISE_WINDOW
 
 LEVELS = 256
+# Sums run block by block: torch splits one long sum among its threads, so its rounding (and, through an
+# optimiser's steps, a fitted curve) would depend on the thread count; a block is always summed by one thread.
+BLOCK = 4096
+
+
+def ordered_sum(x: torch.Tensor, start_dim: int = 0) -> torch.Tensor:
+    """Sum over the dimensions from ``start_dim`` on, in an order that does not depend on the thread count."""
+    flat = x.flatten(start_dim)
+    pad = (-flat.shape[-1]) % BLOCK
+    if pad:
+        flat = functional.pad(flat, (0, pad))
+    return flat.unflatten(-1, (-1, BLOCK)).sum(-1).sum(-1)
+
+
+def ordered_mean(x: torch.Tensor, start_dim: int = 0) -> torch.Tensor:
+    """``ordered_sum`` divided by the number of values summed."""
+    return ordered_sum(x, start_dim) / max(1, x[(0,) * start_dim].numel())
 
 
 def stretch(fused: torch.Tensor) -> torch.Tensor:
@@ -65,9 +82,9 @@ def cc(f: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """(corr(A, F) + corr(B, F)) / 2 per slice."""
 
     def corr(x, y):
-        x = x.flatten(1) - x.flatten(1).mean(1, keepdim=True)
-        y = y.flatten(1) - y.flatten(1).mean(1, keepdim=True)
-        return (x * y).sum(1) / torch.sqrt((x * x).sum(1) * (y * y).sum(1)).clamp_min(1e-12)
+        x = x.flatten(1) - ordered_mean(x, 1)[:, None]
+        y = y.flatten(1) - ordered_mean(y, 1)[:, None]
+        return ordered_sum(x * y, 1) / torch.sqrt(ordered_sum(x * x, 1) * ordered_sum(y * y, 1)).clamp_min(1e-12)
 
     return 0.5 * (corr(a, f) + corr(b, f))
 
@@ -110,7 +127,7 @@ class SourceTerms:
         c1, c2 = (K1 * R1_DATA_RANGE) ** 2, (K2 * R1_DATA_RANGE) ** 2
         value = ((2 * ux * uy + c1) * (2 * vxy + c2)) / ((ux * ux + uy * uy + c1) * (vx + vy + c2))
         pad = (WIN_SIZE - 1) // 2
-        return value[:, :, pad:-pad, pad:-pad].mean(dim=(2, 3)).sum(1)
+        return ordered_mean(value[:, :, pad:-pad, pad:-pad], 2).sum(1)
 
     def vif(self, f: torch.Tensor) -> torch.Tensor:
         """vifp(A, F) + vifp(B, F) per slice, with R1's clipping in R1's order."""
@@ -135,8 +152,8 @@ class SourceTerms:
             negative = g < 0
             sv, g = torch.where(negative, s2, sv), torch.where(negative, zero, g)
             sv = sv.clamp_min(EPS)
-            num = num + torch.log10(1 + g * g * s1 / (sv + SIGMA_N_SQ)).sum(dim=(2, 3))
-            den = den + torch.log10(1 + s1 / SIGMA_N_SQ).sum(dim=(2, 3))
+            num = num + ordered_sum(torch.log10(1 + g * g * s1 / (sv + SIGMA_N_SQ)), 2)
+            den = den + ordered_sum(torch.log10(1 + s1 / SIGMA_N_SQ), 2)
         return torch.where(den > 0, num / den.clamp_min(1e-30), torch.ones_like(num)).sum(1)
 
     def qabf(self, f: torch.Tensor, smooth: float = 0.0) -> torch.Tensor:
@@ -153,8 +170,8 @@ class SourceTerms:
             relative = 1 - torch.abs(alpha_x - alpha_f) / (math.pi / 2)
             q_g = GAMMA_G / (1 + torch.exp(KAPPA_G * (ratio - SIGMA_G)))
             q_a = GAMMA_A / (1 + torch.exp(KAPPA_A * (relative - SIGMA_A)))
-            num = num + (q_g * q_a * g_x).sum(dim=(1, 2))
-            den = den + g_x.sum(dim=(1, 2))
+            num = num + ordered_sum(q_g * q_a * g_x, 1)
+            den = den + ordered_sum(g_x, 1)
         return num / den.clamp_min(1e-12)
 
 
@@ -215,8 +232,12 @@ def mi(f: torch.Tensor, a: torch.Tensor, b: torch.Tensor, smooth: float = 0.0) -
             if kernel is not None:
                 p = functional.conv1d(p.t()[:, None], kernel, padding=kernel.shape[-1] // 2)[:, 0].t()
             p_f, p_s = p.sum(1, keepdim=True), p.sum(0, keepdim=True)
+            # empty bins add nothing; they are masked (not indexed out: indexing's backward is slow), and their
+            # logarithms are taken of 1 so that no infinite derivative meets the mask
             present = p > 0
-            total = total + (p[present] * (torch.log(p[present]) - torch.log((p_f * p_s).expand_as(p)[present]))).sum()
+            one = torch.ones_like(p)
+            terms = p * (torch.log(torch.where(present, p, one)) - torch.log(torch.where(present, p_f * p_s, one)))
+            total = total + ordered_sum(torch.where(present, terms, torch.zeros_like(p)))
         values.append(total)
     return torch.stack(values)
 
