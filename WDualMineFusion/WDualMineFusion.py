@@ -252,6 +252,8 @@ class WDualMineFusionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.loadSampleButton.connect("clicked(bool)", self.onLoadSample)
         self.ui.checkAlignmentButton.connect("clicked(bool)", self.onCheckAlignment)
         self.ui.registerButton.connect("clicked(bool)", self.onRegister)
+        self.ui.saveControlsButton.connect("clicked(bool)", self.onSaveControls)
+        self.ui.loadControlsButton.connect("clicked(bool)", self.onLoadControls)
         self.ui.progressBar.setVisible(False)
         self.updateDeviceNote()
 
@@ -534,6 +536,38 @@ class WDualMineFusionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             result = self.logic.checkAlignment(node.referenceVolume, node.secondVolume)
         if result.misaligned:
             slicer.util.warningDisplay(result.message, windowTitle=_("WDualMine alignment check"))
+
+    def onSaveControls(self) -> None:
+        """The controls shown, as the file the command line's --controls reads (same format, same fusion)."""
+        from WDualMineFusionLib.parameters import controlsFileText, writeControlsFile
+
+        node = self._parameterNode
+        path = qt.QFileDialog.getSaveFileName(
+            self.parent, _("Save the fusion controls"), "fusion.controls.json", _("WDualMine controls (*.controls.json)"))
+        if not node or not path:
+            return
+        with slicer.util.tryWithErrorDisplay(_("Could not save the controls."), waitCursor=True):
+            second = node.functional == Functional.second
+            functionalNode, mriNode = (node.secondVolume, node.referenceVolume) if second else (node.referenceVolume, node.secondVolume)
+            windows = self.logic.recordedWindows(functionalNode, mriNode, node.windowSource.name)
+            # the panel fuses on the reference volume's grid: the MRI's ("b") when the second volume is the functional
+            text = controlsFileText(controlsFromParameterNode(node), node.task.name, "saved from the 3D Slicer panel", windows,
+                                    "b" if second else "a")
+            writeControlsFile(path, text)
+            self.addLog(_("Controls saved to {path}.").format(path=path))
+
+    def onLoadControls(self) -> None:
+        from WDualMineFusionLib.parameters import adoptSavedControls
+
+        node = self._parameterNode
+        path = qt.QFileDialog.getOpenFileName(
+            self.parent, _("Load fusion controls"), "", _("WDualMine controls (*.controls.json);;All files (*)"))
+        if not node or not path:
+            return
+        with slicer.util.tryWithErrorDisplay(_("Could not load the controls."), waitCursor=True):
+            saved = adoptSavedControls(node, path)
+            self.addLog(_("Controls loaded from {path} ({chosen}); auto-tune is off, so Apply fuses with them.").format(
+                path=path, chosen=saved.chosen_by or _("no origin recorded")))
 
     def onRegister(self) -> None:
         if self.isRunning():

@@ -81,46 +81,9 @@ def test_process_fusion_gives_the_in_process_voxels(auto_fusions):
 
 def test_auto_choice_goes_into_the_parameter_node(auto_fusions):
     """What the widget does after an auto-tuned Apply, on a stand-in with the parameter node wrapper's interface."""
-    import dataclasses
-    import enum
-
+    from parameter_stand_in import Base, Parameters, Volume
     from WDualMineFusionLib.logic import FusionNodes
     from WDualMineFusionLib.parameters import adoptAutoChoice, fittedCurveInUse, forgetStalePairCurve, readJsonControl
-
-    class Base(enum.Enum):
-        plain = 1
-        zscore = 2
-
-    @dataclasses.dataclass
-    class Parameters:  # the wrapper's control fields, typed as in WDualMineFusionParameterNode
-        detailStrength: float = 1.0
-        reliabilityBias: float = 0.0
-        arbitrationBias: float = 0.0
-        base: Base = Base.plain
-        basePower: float = 1.0
-        curveStrength: float = 1.0
-        equalise: float = 0.0
-        emphasis: float = 0.0
-        pairCurve: str = ""
-        pairCurveFor: str = ""
-        autoTune: bool = True
-        referenceVolume: object = None
-        secondVolume: object = None
-        batches: list = dataclasses.field(default_factory=list)
-
-        def StartModify(self):
-            self.batches.append("start")
-            return 0
-
-        def EndModify(self, wasModified):
-            self.batches.append("end")
-
-    class Volume:
-        def __init__(self, id):
-            self.id = id
-
-        def GetID(self):
-            return self.id
 
     mri, pet, other = Volume("vtkMRMLScalarVolumeNode1"), Volume("vtkMRMLScalarVolumeNode2"), Volume("vtkMRMLScalarVolumeNode3")
     nodes = auto_fusions[3]

@@ -205,7 +205,7 @@ def test_saved_controls_fuse_the_same_voxels_again(tmp_path, volumes, capsys):
     document = json.loads(saved.read_text())
     assert document["task"] == "pet" and document["chosen_by"] == "given on the command line"
     assert document["controls"]["equalise"] == 0.4 and document["controls"]["detail_strength"] == 0.7
-    assert document["windows"]["a"] == [0.0, 9000.0] and len(document["model_sha256"]) == 64
+    assert document["windows"]["a"] == [0.0, 9000.0] and len(document["model_sha256"]) == 64 and document["reference"] == "a"
     # replayed: the task and every control from the file (auto off), the same voxels
     again = tmp_path / "again" / "g.nii.gz"
     code, _, err = run(capsys, "fuse", volumes["pet"], volumes["mri"], "-o", again, "--controls", saved, "--window-a", "0:9000", "--save-controls")
@@ -215,6 +215,10 @@ def test_saved_controls_fuse_the_same_voxels_again(tmp_path, volumes, capsys):
     # on other grey levels the same controls make another fusion: said, with the window to give
     code, _, err = run(capsys, "fuse", volumes["pet"], volumes["mri"], "-o", tmp_path / "other.nii.gz", "--controls", saved)
     assert code == 0 and "warning: A's window is" in err and "but was 0:9000 when the controls of" in err
+    # on the other grid too: said, with the option that fuses on the saved one
+    code, _, err = run(capsys, "fuse", volumes["pet"], volumes["mri"], "-o", tmp_path / "onb.nii.gz", "--controls", saved,
+                       "--window-a", "0:9000", "--reference", "b")
+    assert code == 0 and "from a fusion on A's grid; give --reference a to fuse on it again" in err
 
 
 def test_saved_controls_with_options_or_another_task_are_refused_before_anything_is_written(tmp_path, volumes, capsys):

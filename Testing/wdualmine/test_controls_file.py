@@ -17,11 +17,11 @@ def fitted_like() -> FusionControls:
 
 
 def test_saved_controls_read_back_exactly(tmp_path):
-    saved = SavedControls(fitted_like(), "pet", "auto controls: ...", "ab" * 32, {"a": [0.0, 18119.0], "b": [-3.5, 890.25]})
+    saved = SavedControls(fitted_like(), "pet", "auto controls: ...", "ab" * 32, {"a": [0.0, 18119.0], "b": [-3.5, 890.25]}, "b")
     path = tmp_path / "f.controls.json"
     path.write_text(controls_text(saved), encoding="utf-8")
     back = read_controls_file(path)
-    assert back == saved  # every float of the curve bit for bit, the task, the model and the windows
+    assert back == saved  # every float of the curve bit for bit, the task, the model, the windows and the grid
     assert back.controls.pair_curve == saved.controls.pair_curve
 
 
@@ -56,7 +56,8 @@ def good_document():
         ({"controls": {"equalise": 1.5}}, r"equalise must be a number in \[0.0, 1.0\], got 1.5"),
         ({"controls": {"pair_curve": [[[0.0]]]}}, r"pair_curve must be two square tables"),
         ('{"format": "wdualmine-controls", "version": 1, "task": "ct", "controls": {"equalise": NaN}}', r"NaN is not a number JSON allows"),
-        ({"task": None}, r"does not say its task"),
+        ({"task": None}, r"does not say its task as ct, pet, spect \(it says None\)"),
+        ({"task": "mr"}, r"does not say its task as ct, pet, spect \(it says 'mr'\)"),
     ],
 )
 def test_a_bad_controls_file_is_one_line_naming_the_fix(tmp_path, change, message):

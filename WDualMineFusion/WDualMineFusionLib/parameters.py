@@ -71,3 +71,50 @@ def fittedCurveInUse(parameters) -> bool:
     """Whether the Reliability curve slider scales a curve auto fitted to the two volumes now chosen (not the
     model's own): the panel says so next to the slider, since otherwise only the log would tell."""
     return bool(parameters.pairCurve) and parameters.pairCurveFor == pairKey(parameters)
+
+
+# Controls files: the command line's ``wdualmine fuse --save-controls``/``--controls`` and the panel's Save/Load
+# controls buttons write and read one format (the engine's ``controls_file``), so a choice moves between them.
+
+
+def controlsFileText(controls: dict, task: str, chosenBy: str, windows: dict, reference: str) -> str:
+    """A controls file's text for engine controls (a dict, as ``controlsFromParameterNode`` gives them).
+
+    ``windows``: "a"/"b" (the functional/CT input, the MRI) to [low, high] or None (percentiles, not recorded);
+    ``reference``: whose grid the fusion is on, "a" or "b". The model's checksum is not recorded here: the panel
+    always runs the shipped model of the task.
+    """
+    from wdualmine.controls import FusionControls
+    from wdualmine.controls_file import SavedControls, controls_text
+
+    return controls_text(SavedControls(FusionControls(**controls), task, chosenBy, None, windows, reference))
+
+
+def writeControlsFile(path: str, text: str) -> None:
+    """Write a controls file all or nothing (the engine's staged writer: synced, read back, then renamed)."""
+    from pathlib import Path
+
+    from wdualmine.io.writing import TextOutput, write_all
+
+    write_all({Path(path): TextOutput(text)})
+
+
+def adoptSavedControls(parameters, path: str):
+    """A controls file's controls and task into the parameter node, auto off; returns what was read.
+
+    Like ``adoptAutoChoice``: the sliders show the file's values and a fitted curve in it is kept for the
+    two volumes chosen now (so choose them first). A bad file raises the engine's InputError, which names
+    the problem and the fix; the parameter node is then unchanged.
+    """
+    from wdualmine.controls_file import read_controls_file
+
+    saved = read_controls_file(path)
+    wasModified = parameters.StartModify()
+    try:
+        writeControls(parameters, saved.controls.as_dict())
+        parameters.task = type(parameters.task)[saved.task]
+        parameters.pairCurveFor = pairKey(parameters)
+        parameters.autoTune = False
+    finally:
+        parameters.EndModify(wasModified)
+    return saved

@@ -184,6 +184,7 @@ def command_fuse(args: argparse.Namespace) -> int:
         model_sha256=model_sha256,
         controls_from=args.controls,
         saved_windows=saved.windows if saved is not None else None,
+        saved_reference=saved.reference if saved is not None else None,
         maps=args.maps,
         window_a=Window.parse(args.window_a) if args.window_a else None,
         window_b=Window.parse(args.window_b) if args.window_b else None,

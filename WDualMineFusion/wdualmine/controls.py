@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
+# the fusion tasks, one shipped model each: the modality of the functional/CT input (the other is an MRI)
+TASKS = ("ct", "pet", "spect")
 BASES = ("plain", "zscore")
 # bounds of an adapted curve's tables (A's log-odds, log gain): w_A stays in (0.0003, 0.9997), the gain in (0.14, 7.4)
 PAIR_CURVE_LIMITS = (8.0, 2.0)

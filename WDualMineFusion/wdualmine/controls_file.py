@@ -17,7 +17,7 @@ import math
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from .controls import FusionControls
+from .controls import TASKS, FusionControls
 from .errors import InputError
 
 FORMAT = "wdualmine-controls"
@@ -32,6 +32,7 @@ class SavedControls:
     chosen_by: str
     model_sha256: str | None  # None: not recorded
     windows: dict  # "a"/"b": [low, high] in the input's units, or None (2-D 8-bit inputs, not recorded)
+    reference: str | None = None  # whose grid the fusion was on: "a" (the CT/PET/SPECT's) or "b" (the MRI's)
 
 
 def uses_model(controls: FusionControls) -> bool:
@@ -48,6 +49,7 @@ def controls_text(saved: SavedControls) -> str:
         "chosen_by": saved.chosen_by,
         "model_sha256": saved.model_sha256,
         "windows": saved.windows,
+        "reference": saved.reference,
         "controls": saved.controls.as_dict(),
     }
     return json.dumps(document, indent=2) + "\n"
@@ -86,11 +88,15 @@ def read_controls_file(path: Path | str) -> SavedControls:
     except (TypeError, ValueError) as error:
         raise InputError(f"{where}: {error}; save the controls again with --save-controls or correct the value") from None
     task = document.get("task")
-    if not isinstance(task, str) or not task:
-        raise InputError(f"{where} does not say its task (\"task\": \"ct\", \"pet\" or \"spect\"); add it or save the controls again")
+    if not isinstance(task, str) or task.lower() not in TASKS:
+        raise InputError(f"{where} does not say its task as {', '.join(TASKS)} (it says {task!r}); correct it or save the controls again")
     windows = document.get("windows") or {}
     model = document.get("model_sha256")
-    return SavedControls(chosen, task.lower(), str(document.get("chosen_by", "")), model if isinstance(model, str) else None, windows)
+    reference = document.get("reference")
+    return SavedControls(
+        chosen, task.lower(), str(document.get("chosen_by", "")), model if isinstance(model, str) else None, windows,
+        reference if reference in ("a", "b") else None,
+    )
 
 
 def _no_constant(name: str):

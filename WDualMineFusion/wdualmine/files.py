@@ -47,6 +47,7 @@ class FuseOptions:
     model_sha256: str | None = None  # the model's, recorded in the saved controls
     controls_from: str | None = None  # where the given controls were read from, recorded as what chose them
     saved_windows: dict | None = None  # the windows recorded with those controls: a fusion on others is warned about
+    saved_reference: str | None = None  # the grid recorded with them ("a"/"b"): a fusion on the other is warned about
 
 
 # words of a file or folder name that name a task; "petct" and the like come from hybrid scanners
@@ -230,6 +231,11 @@ def fuse_file_pair(
             images = output_paths(out_path, result) | saved_controls(out_path, result, options)
             write_all(images, protect=input_files(a_path) | input_files(b_path))
     warnings = notes_a + notes_b + result.warnings
+    if options.saved_reference and result.aligned is not None and options.saved_reference != options.reference:
+        warnings.append(
+            f"the controls of {options.controls_from} were saved from a fusion on {options.saved_reference.upper()}'s grid; "
+            f"give --reference {options.saved_reference} to fuse on it again"
+        )
     if options.saved_windows:  # the saved controls on other grey levels give another fusion than the saved one
         for difference in window_differences(options.saved_windows, window_pair(result.aligned)):
             warnings.append(f"{difference} when the controls of {options.controls_from} were saved; give that window to fuse as then")
@@ -250,7 +256,10 @@ def saved_controls(out: Path, result: FusionResult, options: FuseOptions) -> dic
         chosen_by = f"read from {Path(options.controls_from).name}"
     else:
         chosen_by = "given on the command line"
-    saved = SavedControls(result.controls or options.controls, options.task, chosen_by, options.model_sha256, window_pair(result.aligned))
+    saved = SavedControls(
+        result.controls or options.controls, options.task, chosen_by, options.model_sha256, window_pair(result.aligned),
+        options.reference if result.aligned is not None else None,  # 2-D images have one grid
+    )
     return {output_names(out, False, True)["controls"]: TextOutput(controls_text(saved))}
 
 

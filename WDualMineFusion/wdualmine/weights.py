@@ -9,11 +9,11 @@ from pathlib import Path
 
 import torch
 
+from .controls import TASKS  # noqa: F401  (the tasks, one shipped model each; imported from here too)
 from .network import ModelConfig, WDualMineNet
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 CATALOGUE = WEIGHTS_DIR / "models.json"
-TASKS = ("ct", "pet", "spect")
 
 
 class WeightsError(RuntimeError):
