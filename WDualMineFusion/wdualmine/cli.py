@@ -489,7 +489,7 @@ def build_parser() -> argparse.ArgumentParser:
     fuse.add_argument(
         "--controls", metavar="FILE",
         help="fuse with the controls in FILE (written by --save-controls), as they are: no auto, no control options; "
-        "the same inputs and windows then give the same voxels on any machine",
+        "the same inputs and windows then get the same fusion on any machine, without auto's search or fit",
     )
     add_controls(fuse)
     fuse.set_defaults(handler=command_fuse)

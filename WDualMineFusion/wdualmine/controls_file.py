@@ -2,12 +2,15 @@
 
 Auto's choice for a pair (a searched rule or a reliability curve fitted to its slices) takes seconds to find,
 and a fit can end on another curve on another machine (its vector instructions round otherwise). Saved
-with the fusion, the choice is applied as it is: the same inputs and windows give the same voxels anywhere,
-and a follow-up scan can be fused with the curve chosen for the first one.
+with the fusion, the choice is applied as it is: the same inputs and windows get the same fusion on any
+machine (at most a float's last bits can differ between machines), and a follow-up scan can be fused with the
+curve chosen for the first one.
 
 The file is JSON: the format and its version, the task, the controls (every field of ``FusionControls``; the
 fitted curve as two tables of numbers, written exactly), what chose them, the SHA-256 of the model they ran
-with (the experts' residual and the learned curve are the model's) and the windows the inputs were read with.
+with (the experts' residual and the learned curve are the model's), the windows the inputs were read with and
+whose grid the fusion was on. The command line (``wdualmine fuse --save-controls``/``--controls``) and the
+Slicer panel (Save/Load controls) write and read the same file.
 """
 
 from __future__ import annotations
