@@ -262,3 +262,16 @@ def test_the_fused_volume_downloads_as_nrrd(page, data_folder, server, timings):
     assert fused.GetSize() == mri.GetSize()
     assert np.allclose(fused.GetSpacing(), mri.GetSpacing()) and np.allclose(fused.GetOrigin(), mri.GetOrigin(), atol=1e-3)
     timings["server_memory_mib"] = server.rss_mib()
+
+
+def test_the_last_fusions_controls_download_as_the_command_lines_file(page, data_folder, server, timings):
+    from wdualmine.controls_file import read_controls_file
+
+    click(page, "wdm-download-controls")
+    path = wait_for(lambda: [p for p in page.downloads.glob("*.controls.json") if p.stat().st_size > 0], 60, "the controls download")[0]
+    time.sleep(0.5)  # the browser renames the file when it is complete
+    saved = read_controls_file(next(page.downloads.glob("*.controls.json")))  # the engine's reader: the CLI's --controls
+    assert saved.task == "pet" and saved.reference == "b"  # the PET fused onto the MRI's grid (the reference volume)
+    assert all(len(saved.windows[key]) == 2 for key in ("a", "b"))  # the display windows the fusion read the volumes with
+    assert saved.chosen_by == "given in the WDualMine web app"  # the last Apply ran with auto off (it unticks after the first)
+    assert 0.0 <= saved.controls.detail_strength <= 2.0 and saved.controls.base in ("plain", "zscore")

@@ -56,7 +56,7 @@ class WebApp:
         self.session = FusionSession(server, self.slicerApp, dataFolder, Path(self._uploads.name), device)
         self.ui = buildUi(server, self.layoutManager, {
             "open_paths": self.openPaths, "open_uploads": self.openUploads, "apply": self.apply,
-            "cancel": self.session.cancel, "download": self.session.download,
+            "cancel": self.session.cancel, "download": self.session.download, "download_controls": self.session.downloadControls,
         })
         state = server.state
         state.change(*[*self.sessionControls(), "base"])(lambda **_: self.session.controlsChanged())

@@ -66,6 +66,7 @@ class FusionSession:
         self.outputs: dict = {}
         self.process = None
         self.lastControls: dict | None = None
+        self.lastControlsFile: str | None = None  # the last fusion's controls as a controls file (its download)
         self.pairCurve = None  # the reliability curve auto adapted to the open pair (kept here: no slider shows it)
         self._fitViews = True
         self.initialState()
@@ -185,6 +186,7 @@ class FusionSession:
         nodes = self.logic.writeFusionOutputs(job, outcome, state.overlay, float(state.opacity))
         self.outputs = dict(nodes)
         self.lastControls = dict(nodes.controls)
+        self.lastControlsFile = self._controlsFile(job, nodes)
         self._showBackground()
         if self._fitViews:
             self.slicerApp.display_manager.reset_views()
@@ -270,6 +272,20 @@ class FusionSession:
         self.showError(message)
 
     # ---------------------------------------------------------------- downloads
+    @staticmethod
+    def _controlsFile(job, nodes) -> str:
+        """The controls a fusion ran with as the command line's controls file, with the windows and grid it used."""
+        from WDualMineFusionLib.parameters import controlsFileText
+
+        windows = {key: [float(w.low), float(w.high)] if w is not None else None for key, w in (("a", job.windowA), ("b", job.windowB))}
+        chosenBy = nodes.autoDescription or "given in the WDualMine web app"
+        return controlsFileText(dict(nodes.controls), job.task, chosenBy, windows, job.engineReference)
+
+    def downloadControls(self):
+        if self.lastControlsFile is None:
+            return None
+        return self.server.protocol.addAttachment(self.lastControlsFile.encode("utf-8"))
+
     def download(self, role: str, fmt: str):
         node = self.outputs.get(role)
         if node is None:

@@ -11,12 +11,16 @@ from .session import NUMERIC_CONTROLS, OUTPUT_LABELS
 
 
 def buildUi(server, layoutManager, handlers) -> SinglePageWithDrawerLayout:
-    """``handlers``: open_paths, open_uploads, apply, cancel, download (role, fmt) -> attachment, download_name."""
+    """``handlers``: open_paths, open_uploads, apply, cancel, download (role, fmt) -> attachment, download_name,
+    download_controls () -> attachment."""
     state = server.state
     state.trame__title = "WDualMine fusion"
     download = (
         "utils.download(download_name, trigger('{trigger}', [download_role, download_format]), 'application/octet-stream')"
     ).format(trigger=server.controller.trigger_name(handlers["download"]))
+    downloadControls = (
+        "utils.download('fusion.controls.json', trigger('{trigger}', []), 'application/json')"
+    ).format(trigger=server.controller.trigger_name(handlers["download_controls"]))
     with SinglePageWithDrawerLayout(server, full_height=True) as layout:
         layout.title.set_text("WDualMine fusion")
         with layout.toolbar:
@@ -33,7 +37,7 @@ def buildUi(server, layoutManager, handlers) -> SinglePageWithDrawerLayout:
                 _inputs(handlers)
                 _controls(handlers)
                 _display()
-                _results(download)
+                _results(download, downloadControls)
         with layout.content:
             with v3.VContainer(fluid=True, classes="fill-height pa-0"):
                 layoutManager.initialize_layout_grid(layout)
@@ -99,7 +103,7 @@ def _display() -> None:
         v3.VBtn("Fused colour (RGB)", value="fusedRGB", size="x-small", id="wdm-background-rgb")
 
 
-def _results(download: str) -> None:
+def _results(download: str, downloadControls: str) -> None:
     html.Div("Metrics (central slices)", classes="text-subtitle-2 mt-3")
     v3.VDataTable(headers=("metrics_headers",), items=("metrics_rows",), density="compact", hide_default_footer=True,
                   items_per_page=20, id="wdm-metrics")
@@ -108,6 +112,9 @@ def _results(download: str) -> None:
     with html.Div(classes="d-flex"):
         v3.VSelect(v_model=("download_role", "fused"), items=(f"[{roles}]",), density="compact", hide_details=True)
         v3.VSelect(v_model=("download_format", "nrrd"), items=("['nrrd', 'nifti']",), density="compact", hide_details=True)
-    v3.VBtn("Download", click=download, size="small", id="wdm-download", disabled=("fusion_count < 1",))
+    with html.Div(classes="d-flex ga-2"):
+        v3.VBtn("Download", click=download, size="small", id="wdm-download", disabled=("fusion_count < 1",))
+        # the last fusion's controls (auto's choice, a fitted curve included) for `wdualmine fuse --controls` or the panel
+        v3.VBtn("Download controls", click=downloadControls, size="small", id="wdm-download-controls", disabled=("fusion_count < 1",))
     html.Div("Log", classes="text-subtitle-2 mt-3")
     html.Pre("{{ log_lines.join('\\n') }}", classes="text-caption", style="white-space: pre-wrap;", id="wdm-log")
