@@ -275,3 +275,33 @@ def test_the_last_fusions_controls_download_as_the_command_lines_file(page, data
     assert all(len(saved.windows[key]) == 2 for key in ("a", "b"))  # the display windows the fusion read the volumes with
     assert saved.chosen_by == "given in the WDualMine web app"  # the last Apply ran with auto off (it unticks after the first)
     assert 0.0 <= saved.controls.detail_strength <= 2.0 and saved.controls.base in ("plain", "zscore")
+
+
+def test_a_controls_file_loads_into_the_sliders(page, tmp_path, shots):
+    from wdualmine.controls import FusionControls
+    from wdualmine.controls_file import SavedControls, controls_text
+
+    chosen = FusionControls(detail_strength=0.0, curve_strength=0.0, base_power=1.5, equalise=0.5, emphasis=0.25)
+    path = tmp_path / "chosen.controls.json"
+    path.write_text(controls_text(SavedControls(chosen, "pet", "a test's file", None, {"a": None, "b": None}, "b")))
+    page.find_element("css selector", "#wdm-upload-controls").send_keys(str(path))
+    wait_for(lambda: page.find_element("id", "wdm-load-controls").is_enabled(), 60, "the controls file to reach the page")
+    click(page, "wdm-load-controls")
+
+    def value(name):
+        return float(slider_thumb(page, name).get_attribute("aria-valuenow"))
+
+    wait_for(lambda: value("equalise") == 0.5, 30, "the sliders to take the file's values")
+    assert (value("emphasis"), value("base_power"), value("detail_strength"), value("curve_strength")) == (0.25, 1.5, 0.0, 0.0)
+    assert "controls loaded (a test's file); auto-tune is off" in text(page, "wdm-log")
+    auto = page.find_element("id", "wdm-auto")
+    assert auto.tag_name == "input" and not auto.is_selected() and not text(page, "wdm-error")
+    page.save_screenshot(str(shots / "web-controls-loaded.png"))
+    # a file that is not one: the engine's message, and the sliders as they were
+    bad = tmp_path / "bad.controls.json"
+    bad.write_text('{"format": "something else"}')
+    page.find_element("css selector", "#wdm-upload-controls").send_keys(str(bad))
+    time.sleep(1.0)  # the new file reaches the page
+    click(page, "wdm-load-controls")
+    wait_for(lambda: "is not a WDualMine controls file" in text(page, "wdm-error"), 30, "the bad file's message")
+    assert value("equalise") == 0.5

@@ -57,6 +57,7 @@ class WebApp:
         self.ui = buildUi(server, self.layoutManager, {
             "open_paths": self.openPaths, "open_uploads": self.openUploads, "apply": self.apply,
             "cancel": self.session.cancel, "download": self.session.download, "download_controls": self.session.downloadControls,
+            "load_controls": self.loadControls,
         })
         state = server.state
         state.change(*[*self.sessionControls(), "base"])(lambda **_: self.session.controlsChanged())
@@ -92,6 +93,14 @@ class WebApp:
             return
         paths = [self.session.saveUpload(file) for file in files]
         self.session.openPaths(str(paths[0]), str(paths[1]))
+
+    def loadControls(self) -> None:
+        value = self.server.state.upload_controls
+        upload = value[0] if isinstance(value, list) else value
+        if not upload:
+            self.session.showError("upload a .controls.json file first")
+            return
+        self.session.loadControls(upload)
 
     async def openSampleAndFuse(self) -> None:
         """The bundled pair, fused with the default controls (auto on, as the panel's Apply)."""

@@ -139,6 +139,30 @@ class FusionSession:
             self.state.status = "opened"
         return True
 
+    def _adoptControls(self, controls: dict) -> None:
+        """Controls chosen for the open pair (auto's, or a controls file's) into the sliders, auto off; call inside ``with state``."""
+        self.state.update({name: value for name, value in controls.items() if name in (*NUMERIC_CONTROLS, "base")})
+        self.pairCurve = controls.get("pair_curve")
+        self.state.auto_tune = False
+
+    def loadControls(self, clientFile: dict) -> bool:
+        """An uploaded controls file (``wdualmine fuse --save-controls``, the panel's or this page's download) into the
+        sliders and the task, auto off, so Apply fuses with it; a fitted curve in it is kept for the pair open now."""
+        from wdualmine.controls_file import read_controls_file
+
+        try:
+            saved = read_controls_file(self.saveUpload(clientFile))
+        except InputError as error:
+            self.showError(str(error))
+            return False
+        controls = saved.controls.as_dict()
+        with self.state:
+            self._adoptControls({**controls, "pair_curve": None if controls["pair_curve"] is None else [list(map(list, t)) for t in controls["pair_curve"]]})
+            self.state.task = saved.task
+            self.state.error = ""
+            self.state.log_lines = [*self.state.log_lines[-30:], f"controls loaded ({saved.chosen_by or 'no origin recorded'}); auto-tune is off, so Apply fuses with them"]
+        return True
+
     def saveUpload(self, clientFile: dict) -> Path:
         """An uploaded file into the upload folder (its name only: no path from the browser is used)."""
         from trame.app.file_upload import ClientFile
@@ -193,9 +217,7 @@ class FusionSession:
             self._fitViews = False
         with state:
             if nodes.autoDescription is not None:  # as the panel: the sliders take auto's choice, auto unticks
-                state.update({name: value for name, value in nodes.controls.items() if name in (*NUMERIC_CONTROLS, "base")})
-                self.pairCurve = nodes.controls.get("pair_curve")
-                state.auto_tune = False
+                self._adoptControls(nodes.controls)
             state.apply_seconds = round(time.perf_counter() - started, 2)
             state.has_rgb = "fusedRGB" in nodes
             state.arbitration_note = self.logic.arbitrationNote(nodes.controls)

@@ -12,7 +12,7 @@ from .session import NUMERIC_CONTROLS, OUTPUT_LABELS
 
 def buildUi(server, layoutManager, handlers) -> SinglePageWithDrawerLayout:
     """``handlers``: open_paths, open_uploads, apply, cancel, download (role, fmt) -> attachment, download_name,
-    download_controls () -> attachment."""
+    download_controls () -> attachment, load_controls (the uploaded controls file)."""
     state = server.state
     state.trame__title = "WDualMine fusion"
     download = (
@@ -68,6 +68,12 @@ def _inputs(handlers) -> None:
 
 def _controls(handlers) -> None:
     html.Div("Controls", classes="text-subtitle-2 mt-3")
+    # a controls file (wdualmine fuse --save-controls, the Slicer panel's, or this page's download) into the sliders
+    with html.Div(classes="d-flex align-center ga-2"):
+        v3.VFileInput(v_model=("upload_controls", None), label="Controls file (.controls.json)", density="compact",
+                      hide_details=True, id="wdm-upload-controls", accept=".json")
+        v3.VBtn("Load", click=handlers["load_controls"], size="small", id="wdm-load-controls",
+                disabled=("busy || !upload_controls",))
     for index, name in enumerate(NUMERIC_CONTROLS):
         spec = f"control_specs[{index}]"
         v3.VSlider(
