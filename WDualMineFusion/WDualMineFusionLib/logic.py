@@ -138,11 +138,12 @@ class WDualMineFusionLogic:
     def recordedWindows(cls, functionalNode, mriNode, windowSource: str) -> dict:
         """The windows a fusion of these volumes reads them with, as a controls file records them ("a": the
         functional/CT input, "b": the MRI; None where the engine takes percentiles of the volume)."""
+        from wdualmine.controls_file import window_bounds
+
         windows = {"a": None, "b": None}
         if windowSource == "display":
             for key, volumeNode in (("a", functionalNode), ("b", mriNode)):
-                window = cls.windowFromDisplay(volumeNode) if volumeNode is not None else None
-                windows[key] = [float(window.low), float(window.high)] if window is not None else None
+                windows[key] = window_bounds(cls.windowFromDisplay(volumeNode) if volumeNode is not None else None)
         return windows
 
     # ---------------------------------------------------------------- main-thread: read inputs

@@ -106,11 +106,16 @@ def _no_constant(name: str):
     raise ValueError(f"{name} is not a number JSON allows")
 
 
+def window_bounds(window) -> list[float] | None:
+    """A window as the file records it: [low, high], or None where there is none (percentiles not recorded)."""
+    return None if window is None else [float(window.low), float(window.high)]
+
+
 def window_pair(aligned) -> dict:
     """The windows an aligned volume pair was read with, as the file records them (None for 2-D fusions)."""
     if aligned is None:
         return {"a": None, "b": None}
-    return {name: [float(w.low), float(w.high)] for name, w in (("a", aligned.window_a), ("b", aligned.window_b))}
+    return {"a": window_bounds(aligned.window_a), "b": window_bounds(aligned.window_b)}
 
 
 def window_differences(saved: dict, used: dict) -> list[str]:

@@ -191,8 +191,10 @@ class _Surrogate:
         around = _region_mean(fused, part.rest) if part.rest.any() else fused.new_tensor(1.0)
         out["hot contrast"] = (_region_mean(fused, part.hot) - around) / around.clamp_min(1e-6) if part.hot.any() else fused.new_tensor(0.0)
         flat = part.flat
-        noise = dm.local_sd(f, SURROGATE_SMOOTH["flat noise"])
-        out["flat noise"] = -_region_mean(noise, flat) if flat is not None and flat.any() else fused.new_tensor(0.0)
+        if flat is not None and flat.any():
+            out["flat noise"] = -_region_mean(dm.local_sd(f, SURROGATE_SMOOTH["flat noise"]), flat)
+        else:  # no flat region: nothing to filter
+            out["flat noise"] = fused.new_tensor(0.0)
         return out
 
     def margins(self, tables: torch.Tensor, step: int) -> dict[str, torch.Tensor]:

@@ -297,9 +297,10 @@ class FusionSession:
     @staticmethod
     def _controlsFile(job, nodes) -> str:
         """The controls a fusion ran with as the command line's controls file, with the windows and grid it used."""
+        from wdualmine.controls_file import window_bounds
         from WDualMineFusionLib.parameters import controlsFileText
 
-        windows = {key: [float(w.low), float(w.high)] if w is not None else None for key, w in (("a", job.windowA), ("b", job.windowB))}
+        windows = {"a": window_bounds(job.windowA), "b": window_bounds(job.windowB)}
         chosenBy = nodes.autoDescription or "given in the WDualMine web app"
         return controlsFileText(dict(nodes.controls), job.task, chosenBy, windows, job.engineReference)
 

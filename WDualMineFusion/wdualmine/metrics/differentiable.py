@@ -48,7 +48,7 @@ def ordered_sum(x: torch.Tensor, start_dim: int = 0) -> torch.Tensor:
 
 def ordered_mean(x: torch.Tensor, start_dim: int = 0) -> torch.Tensor:
     """``ordered_sum`` divided by the number of values summed."""
-    return ordered_sum(x, start_dim) / max(1, x[(0,) * start_dim].numel())
+    return ordered_sum(x, start_dim) / max(1, math.prod(x.shape[start_dim:]))
 
 
 def stretch(fused: torch.Tensor) -> torch.Tensor:
