@@ -46,7 +46,8 @@ def test_loaded_controls_go_into_the_parameter_node_as_auto_choice_does(tmp_path
     before = dataclasses.replace(parameters, batches=[])
     bad = tmp_path / "bad.controls.json"
     bad.write_text(json.dumps({**json.loads(path.read_text()), "controls": {"equalise": 3}}))
-    with pytest.raises(InputError, match=r"equalise must be a number in \[0.0, 1.0\], got 3"):
+    with pytest.raises(InputError, match=r"^The controls file .*bad\.controls\.json: equalise must be a number in \[0.0, 1.0\], got 3; "
+                       r"save the controls again with the panel's Save controls\.\.\. \(or wdualmine fuse --save-controls\)"):
         adoptSavedControls(parameters, str(bad))
     assert dataclasses.replace(parameters, batches=[]) == before
 

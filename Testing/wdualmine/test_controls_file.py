@@ -46,11 +46,11 @@ def good_document():
 @pytest.mark.parametrize(
     "change, message",
     [
-        (None, r"no such file; give the \.controls\.json written beside a fusion by --save-controls"),
+        (None, r"no such file; give a \.controls\.json written by --save-controls"),
         ("folder", r"is a folder; give the \.controls\.json file itself"),
         ("{not json", r"is not valid JSON .*give a file written by --save-controls"),
         ({"format": "something-else"}, r"is not a WDualMine controls file"),
-        ({"version": 2}, r"format version 2; this wdualmine reads version 1: update wdualmine"),
+        ({"version": 2}, r"format version 2; this WDualMine reads version 1: update WDualMine"),
         ({"controls": None}, r"holds no \"controls\" object"),
         ({"controls": {"sharpness": 1.0}}, r"unknown controls sharpness; known: "),
         ({"controls": {"equalise": 1.5}}, r"equalise must be a number in \[0.0, 1.0\], got 1.5"),
@@ -77,3 +77,17 @@ def test_a_bad_controls_file_is_one_line_naming_the_fix(tmp_path, change, messag
     with pytest.raises(InputError, match=message) as caught:
         read_controls_file(path)
     assert "\n" not in str(caught.value) and str(path) in str(caught.value)
+
+
+def test_a_front_end_names_the_file_and_its_saver_in_its_own_words(tmp_path):
+    from wdualmine.controls_file import WEB_SAVER
+
+    path = tmp_path / "uploads" / "bad.controls.json"
+    path.parent.mkdir()
+    path.write_text("{not json")
+    with pytest.raises(InputError) as caught:
+        read_controls_file(path, "The controls file bad.controls.json", WEB_SAVER)
+    message = str(caught.value)
+    assert message.startswith("The controls file bad.controls.json is not valid JSON")
+    assert message.endswith("give a file written by Download controls (or wdualmine fuse --save-controls)")
+    assert "--controls " not in message and str(path.parent) not in message  # no option the page lacks, no server folder

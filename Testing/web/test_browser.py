@@ -304,4 +304,6 @@ def test_a_controls_file_loads_into_the_sliders(page, tmp_path, shots):
     time.sleep(1.0)  # the new file reaches the page
     click(page, "wdm-load-controls")
     wait_for(lambda: "is not a WDualMine controls file" in text(page, "wdm-error"), 30, "the bad file's message")
+    # named as the user chose it, with the page's own way to write a good one (no server folder, no CLI option)
+    assert text(page, "wdm-error").startswith("The controls file bad.controls.json is not") and "Download controls" in text(page, "wdm-error")
     assert value("equalise") == 0.5

@@ -106,9 +106,9 @@ def adoptSavedControls(parameters, path: str):
     two volumes chosen now (so choose them first). A bad file raises the engine's InputError, which names
     the problem and the fix; the parameter node is then unchanged.
     """
-    from wdualmine.controls_file import read_controls_file
+    from wdualmine.controls_file import PANEL_SAVER, read_controls_file
 
-    saved = read_controls_file(path)
+    saved = read_controls_file(path, f"The controls file {path}", PANEL_SAVER)
     wasModified = parameters.StartModify()
     try:
         writeControls(parameters, saved.controls.as_dict())

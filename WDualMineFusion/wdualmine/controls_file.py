@@ -58,30 +58,41 @@ def controls_text(saved: SavedControls) -> str:
     return json.dumps(document, indent=2) + "\n"
 
 
-def read_controls_file(path: Path | str) -> SavedControls:
-    """The controls in a file written by ``controls_text``, or an InputError that names the problem and the fix."""
+# How each front end names the file and the way to write a good one, in its messages: the panel and the web
+# page have no --controls option, and the page's upload folder is the server's business, not the user's
+CLI_SAVER = "--save-controls"
+PANEL_SAVER = "the panel's Save controls... (or wdualmine fuse --save-controls)"
+WEB_SAVER = "Download controls (or wdualmine fuse --save-controls)"
+
+
+def read_controls_file(path: Path | str, shown_as: str | None = None, saver: str = CLI_SAVER) -> SavedControls:
+    """The controls in a file written by ``controls_text``, or an InputError that names the problem and the fix.
+
+    ``shown_as`` is how the messages name the file (default: the command line's ``--controls PATH``), and
+    ``saver`` what writes a good one, in the words of the front end that reads it.
+    """
     path = Path(path)
-    where = f"--controls {path}"
+    where = shown_as or f"--controls {path}"
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise InputError(f"{where}: no such file; give the .controls.json written beside a fusion by --save-controls") from None
+        raise InputError(f"{where}: no such file; give a .controls.json written by {saver}") from None
     except IsADirectoryError:
         raise InputError(f"{where} is a folder; give the .controls.json file itself") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise InputError(f"{where}: cannot read it ({error}); check the file") from None
+    except (OSError, UnicodeDecodeError) as error:  # the reason alone: an OSError's text repeats the path
+        raise InputError(f"{where}: cannot read it ({getattr(error, 'strerror', None) or error}); check the file") from None
     try:
         document = json.loads(text, parse_constant=_no_constant)
     except ValueError as error:
-        raise InputError(f"{where} is not valid JSON ({error}); give a file written by --save-controls") from None
+        raise InputError(f"{where} is not valid JSON ({error}); give a file written by {saver}") from None
     if not isinstance(document, dict) or document.get("format") != FORMAT:
-        raise InputError(f"{where} is not a WDualMine controls file (no \"format\": \"{FORMAT}\"); give a file written by --save-controls")
+        raise InputError(f"{where} is not a WDualMine controls file (no \"format\": \"{FORMAT}\"); give a file written by {saver}")
     version = document.get("version")
     if not isinstance(version, int) or version > VERSION:
-        raise InputError(f"{where} has format version {version!r}; this wdualmine reads version {VERSION}: update wdualmine")
+        raise InputError(f"{where} has format version {version!r}; this WDualMine reads version {VERSION}: update WDualMine")
     controls = document.get("controls")
     if not isinstance(controls, dict):
-        raise InputError(f"{where} holds no \"controls\" object; save the controls again with --save-controls")
+        raise InputError(f"{where} holds no \"controls\" object; save the controls again with {saver}")
     known = {f.name for f in fields(FusionControls)}
     unknown = sorted(set(controls) - known)
     if unknown:
@@ -89,10 +100,10 @@ def read_controls_file(path: Path | str) -> SavedControls:
     try:
         chosen = FusionControls(**controls)
     except (TypeError, ValueError) as error:
-        raise InputError(f"{where}: {error}; save the controls again with --save-controls or correct the value") from None
+        raise InputError(f"{where}: {error}; save the controls again with {saver} or correct the value") from None
     task = document.get("task")
     if not isinstance(task, str) or task.lower() not in TASKS:
-        raise InputError(f"{where} does not say its task as {', '.join(TASKS)} (it says {task!r}); correct it or save the controls again")
+        raise InputError(f"{where} does not say its task as {', '.join(TASKS)} (it says {task!r}); correct it or save the controls again with {saver}")
     windows = document.get("windows") or {}
     model = document.get("model_sha256")
     reference = document.get("reference")

@@ -148,10 +148,10 @@ class FusionSession:
     def loadControls(self, clientFile: dict) -> bool:
         """An uploaded controls file (``wdualmine fuse --save-controls``, the panel's or this page's download) into the
         sliders and the task, auto off, so Apply fuses with it; a fitted curve in it is kept for the pair open now."""
-        from wdualmine.controls_file import read_controls_file
+        from wdualmine.controls_file import WEB_SAVER, read_controls_file
 
-        try:
-            saved = read_controls_file(self.saveUpload(clientFile))
+        try:  # named as the user chose it: the upload folder is the server's
+            saved = read_controls_file(self.saveUpload(clientFile), f"The controls file {Path(clientFile.get('name', '')).name}", WEB_SAVER)
         except InputError as error:
             self.showError(str(error))
             return False
