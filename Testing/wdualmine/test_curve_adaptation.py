@@ -243,3 +243,41 @@ def test_the_fit_ends_on_the_same_curve_whatever_the_thread_count(phantom):
         adapt_curve(scorer, a, b, CUSHIONS, lambda margins: seen.append(margins) or objective(margins), steps=8)
     assert checked[1] == checked[4]  # the exact scores of the curve after steps 4 and 8, to the last bit
     assert checked[1][0] != checked[1][1]  # the steps moved the curve: the comparison means something
+
+
+FIT_IN_A_PROCESS = """
+import json, sys
+import numpy as np
+import wdualmine.curve_adaptation as adaptation
+from wdualmine.auto_controls import CUSHIONS, PairScorer, objective
+pair = np.load(sys.argv[1])
+scorer = PairScorer(pair["a"], pair["b"], hot_level=0.9)
+after = []  # the tables each step starts from
+margins = adaptation._Surrogate.margins
+adaptation._Surrogate.margins = lambda self, tables, step: after.append(tables.tolist()) or margins(self, tables, step)
+adaptation.adapt_curve(scorer, pair["a"], pair["b"], CUSHIONS, objective, steps=int(sys.argv[2]))
+print(json.dumps(after))
+"""
+
+
+def test_the_fit_ends_on_the_same_curve_whatever_the_cpus_vector_instructions(phantom, tmp_path):
+    """Another machine rounds exp, log and sums in other ways (torch picks its kernels by the CPU's vector
+    instructions), and an erratic fit amplified those last bits into another curve. The tables are rounded
+    to a grid after every step now, so torch's plain kernels and this CPU's fastest fit alike. (The fused
+    values can still differ in their last bit, as any float computation on another CPU.)"""
+    import os
+    import subprocess
+    import sys
+
+    a, b = slices(phantom, n=6, size=(256, 256))
+    np.savez(tmp_path / "pair.npz", a=a, b=b)
+    tables = {}
+    for kernels in ("default", None):  # torch's plain C++ kernels, then this CPU's own (AVX2, AVX-512, ...)
+        env = {k: v for k, v in os.environ.items() if k != "ATEN_CPU_CAPABILITY"} | {"OMP_NUM_THREADS": "1"}
+        if kernels:
+            env["ATEN_CPU_CAPABILITY"] = kernels
+        run = subprocess.run([sys.executable, "-c", FIT_IN_A_PROCESS, str(tmp_path / "pair.npz"), "16"], env=env, capture_output=True, text=True, timeout=300)
+        assert run.returncode == 0, run.stderr
+        tables[kernels] = json.loads(run.stdout)
+    assert len(tables[None]) == 16 and tables["default"] == tables[None]  # the tables of every step, to the last bit
+    assert tables[None][0] != tables[None][-1]  # the steps moved the curve: the comparison means something

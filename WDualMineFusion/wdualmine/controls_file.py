@@ -1,8 +1,8 @@
 """Fusion controls saved beside a fusion and read back, so the same fusion can be made again exactly.
 
 Auto's choice for a pair (a searched rule or a reliability curve fitted to its slices) takes seconds to find,
-and a fit can end on another curve on another machine (its vector instructions round otherwise). Saved
-with the fusion, the choice is applied as it is: the same inputs and windows get the same fusion on any
+and another version of WDualMine, torch or numpy may find another (the fit is erratic, and its tables are
+kept on a grid only against a CPU's own rounding). Saved with the fusion, the choice is applied as it is: the same inputs and windows get the same fusion on any
 machine (at most a float's last bits can differ between machines), and a follow-up scan can be fused with the
 curve chosen for the first one.
 
