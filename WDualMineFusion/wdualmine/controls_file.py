@@ -2,9 +2,9 @@
 
 Auto's choice for a pair (a searched rule or a reliability curve fitted to its slices) takes seconds to find,
 and another version of WDualMine, torch or numpy may find another (the fit is erratic, and its tables are
-kept on a grid only against a CPU's own rounding). Saved with the fusion, the choice is applied as it is: the same inputs and windows get the same fusion on any
-machine (at most a float's last bits can differ between machines), and a follow-up scan can be fused with the
-curve chosen for the first one.
+kept on a grid only against a CPU's own rounding). Saved with the fusion, the choice is applied as it is:
+the same inputs and windows get the same fusion on any machine (at most a float's last bits can differ
+between machines), and a follow-up scan can be fused with the curve chosen for the first one.
 
 The file is JSON: the format and its version, the task, the controls (every field of ``FusionControls``; the
 fitted curve as two tables of numbers, written exactly), what chose them, the SHA-256 of the model they ran

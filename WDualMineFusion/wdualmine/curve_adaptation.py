@@ -52,7 +52,7 @@ SURROGATE_SMOOTH = {"Qabf": 1.0, "MI": 1.0, "flat noise": 1.0}
 # After every step the tables are rounded to this grid, so a gradient that differs in its last bits (another
 # CPU's vector instructions round exp, log and sums otherwise) almost never moves the curve a fit ends on:
 # unrounded, STS_002 PET-MRI's tables ended 1.3e-4 apart with torch's plain and AVX-512 kernels. The grid is
-# far below the smallest step (LEARNING_RATE / 10), so the fit moves as before.
+# a thirtieth of the smallest step size (LEARNING_RATE / 10), so the fit moves much as before.
 TABLE_STEP = 1e-4
 # Big slices are fitted on a crop around the anatomy's centre: the curve is pixel-wise, so it carries over,
 # and the fit's time grows with the pixels its filtering metrics see (about this many at most)
