@@ -94,6 +94,8 @@ def test_a_terminating_signal_during_the_fusion_removes_the_streams(tmp_path, si
         sys.path.insert(0, {str(PACKAGE)!r})
         import SimpleITK as sitk
         from pathlib import Path
+        import signal
+        signal.signal({int(signum)}, signal.SIG_DFL)  # as a terminal starts us, even where the suite runs under nohup
         from wdualmine.files import output_streams
         with output_streams(Path({str(tmp_path)!r}) / "f.nii.gz", maps=False) as streams:
             streams("fused", sitk.Image([32, 32, 8], sitk.sitkFloat32))

@@ -97,6 +97,8 @@ def test_terminating_signal_during_the_write_cleans_up(tmp_path, signum):
         import os, sys
         sys.path.insert(0, {str(PACKAGE)!r})
         import numpy as np, SimpleITK as sitk
+        import signal
+        signal.signal({int(signum)}, signal.SIG_DFL)  # as a terminal starts us, even where the suite runs under nohup
         from wdualmine.io.writing import write_all
         real_write = sitk.WriteImage
         def write_then_signal(image, name, *args, **kwargs):
@@ -113,6 +115,32 @@ def test_terminating_signal_during_the_write_cleans_up(tmp_path, signum):
     assert done.returncode == -signum, done.stderr
     assert "not reached" not in done.stdout
     assert listing(tmp_path) == []
+
+
+def test_a_hangup_under_nohup_neither_stops_the_write_nor_loses_it(tmp_path):
+    """nohup asks for the hangup to be ignored: a fusion started that way outlives its terminal and writes
+    its outputs in full, instead of dying with them cleaned up."""
+    script = textwrap.dedent(
+        f"""
+        import os, signal, sys
+        sys.path.insert(0, {str(PACKAGE)!r})
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)  # as nohup starts us
+        import numpy as np, SimpleITK as sitk
+        from wdualmine.io.writing import write_all
+        real_write = sitk.WriteImage
+        def write_then_hang_up(image, name, *args, **kwargs):
+            real_write(image, name, *args, **kwargs)
+            if "second" in name:
+                os.kill(os.getpid(), signal.SIGHUP)
+        sitk.WriteImage = write_then_hang_up
+        image = sitk.GetImageFromArray(np.ones((4, 8, 8), np.float32))
+        write_all({{__import__("pathlib").Path({str(tmp_path)!r}) / name: image for name in ("first.nii.gz", "second.mhd")}})
+        print("written")
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "written", done.stderr
+    assert listing(tmp_path) == ["first.nii.gz", "second.mhd", "second.zraw"]  # MetaImage keeps its data beside it
 
 
 def test_writers_with_global_state_never_run_at_once(tmp_path, monkeypatch):
