@@ -20,6 +20,15 @@ def test_apply_clips_and_handles_non_finite():
     assert out.tolist() == [0.0, 0.0, 0.5, 1.0, 1.0, 0.0, 1.0, 0.0]
 
 
+def test_apply_leaves_its_input_as_it_was():
+    # the window works in place on its own copy: a float32 volume (e.g. a view of the user's image) is untouched
+    values = np.array([[-5.0, 0.0, 50.0], [100.0, 200.0, np.nan]], np.float32)
+    before = values.copy()
+    out = Window(0.0, 100.0).apply(values)
+    assert out is not values and not np.shares_memory(out, values)
+    np.testing.assert_array_equal(values, before)
+
+
 def test_constant_images_map_to_background():
     assert np.all(Window(3.0, 3.0).apply(np.full(4, 3.0)) == 0)
     assert percentile_window(np.full((4, 4), 7, np.int32)).constant

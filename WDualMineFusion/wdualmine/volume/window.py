@@ -49,8 +49,12 @@ class Window:
         values = np.asarray(values, dtype=np.float32)
         if self.constant:
             return np.zeros(values.shape, np.float32)
-        scaled = (values - np.float32(self.low)) / np.float32(self.high - self.low)
-        return np.nan_to_num(np.clip(scaled, 0.0, 1.0), nan=0.0)
+        scaled = values - np.float32(self.low)  # a new array: the ufuncs below work in place on it
+        np.divide(scaled, np.float32(self.high - self.low), out=scaled)
+        # fmax/fmin take the number where the other operand is NaN: NaN -> 0, -Inf -> 0, +Inf -> 1, one pass
+        # each (np.clip then np.nan_to_num made three more arrays; a CT's slices took 0.7 s of a fusion)
+        np.fmax(scaled, np.float32(0.0), out=scaled)
+        return np.fmin(scaled, np.float32(1.0), out=scaled)
 
 
 def sample_voxels(array: np.ndarray, limit: int = SAMPLE_LIMIT) -> np.ndarray:
