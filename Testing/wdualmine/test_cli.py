@@ -249,3 +249,13 @@ def test_a_fitted_curve_in_a_controls_file_fuses_as_the_engine_fuses_it(tmp_path
     pet, mri = sitk.ReadImage(str(volumes["pet"])), sitk.ReadImage(str(volumes["mri"]))
     direct = fuse_volume(pet_fuser, pet, mri, controls).fused
     assert np.array_equal(sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "f.nii.gz"))), sitk.GetArrayFromImage(direct))
+
+
+def test_volumes_that_do_not_look_registered_are_fused_with_a_warning_that_says_how_to_register(tmp_path, volumes, capsys, phantom):
+    code, _, err = run(capsys, "fuse", volumes["pet"], volumes["mri"], "-o", tmp_path / "ok" / "f.nii.gz", "--task", "pet", "--no-auto")
+    assert code == 0 and "misaligned" not in err
+    # the same MRI placed 30 mm off in each direction: still overlapping, so only the mutual information can tell
+    moved = write(tmp_path / "moved" / "mri.nii.gz", phantom((30, 36, 42), seed=2).astype(np.int16), (2.0, 2.0, 2.0), (-11.0, -5.0, 1.0))
+    code, _, err = run(capsys, "fuse", volumes["pet"], moved, "-o", tmp_path / "off" / "f.nii.gz", "--task", "pet", "--no-auto")
+    assert code == 0 and (tmp_path / "off" / "f.nii.gz").is_file()
+    assert "wdualmine fuse: warning: the two volumes may be misaligned" in err and "register them first" in err

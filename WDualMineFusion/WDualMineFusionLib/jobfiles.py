@@ -127,7 +127,7 @@ def writeOutcome(outcome: FusionOutcome, folder) -> None:
 
 
 def readOutcome(folder) -> FusionOutcome:
-    from .alignment import AlignmentCheck
+    from wdualmine.volume.alignment import AlignmentCheck
 
     folder = Path(folder)
     description = json.loads((folder / OUTCOME_JSON).read_text())

@@ -23,6 +23,7 @@ from .io.nifti_stream import StreamedVolume, StreamUnavailable
 from .io.termination import cleanup_on_termination
 from .io.writing import STAGING_PREFIX, TextOutput, write_all
 from .pipeline import FusionResult, fuse_2d, fuse_volume
+from .volume.alignment import check_alignment
 from .volume.window import Window
 from .weights import TASKS
 
@@ -231,6 +232,11 @@ def fuse_file_pair(
             images = output_paths(out_path, result) | saved_controls(out_path, result, options)
             write_all(images, protect=input_files(a_path) | input_files(b_path))
     warnings = notes_a + notes_b + result.warnings
+    if result.aligned is not None:  # volumes: fused on one grid as they are, so say when they do not look registered
+        pair = result.aligned
+        alignment = check_alignment(pair.a, pair.b, pair.grid.GetSpacing()[::-1], pair.window_a, pair.window_b)
+        if alignment.misaligned:
+            warnings.append(alignment.message)
     if options.saved_reference and result.aligned is not None and options.saved_reference != options.reference:
         warnings.append(
             f"the controls of {options.controls_from} were saved from a fusion on {options.saved_reference.upper()}'s grid; "
