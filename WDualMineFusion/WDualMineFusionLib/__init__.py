@@ -13,7 +13,7 @@ One concern per file:
 * ``outputs.py``           -- output nodes: creation, reuse on re-run, Subject Hierarchy folder, RGB fused volume
 * ``display.py``           -- colour tables, slice composite nodes, thresholds
 * ``metrics_table.py``     -- fusion metrics into a vtkMRMLTableNode
-* ``alignment.py``         -- mutual-information alignment check and optional rigid registration
+* ``alignment.py``         -- the engine's alignment check with the panel's advice, and the optional rigid registration
 * ``preview.py``           -- cached live preview of one slice (encode once, decode per control change)
 * ``dependencies.py``      -- first-use install of PyTorch and the engine's requirements (never at import); the one
   file that needs the Slicer application, for its install dialogs (the widget calls it on Apply)

@@ -1,1 +1,1 @@
-"""3-D volume handling: physical-space alignment, windowing, slice extraction and resizing."""
+"""3-D volume handling: physical-space alignment, the check that two volumes look registered, windowing, slice extraction and resizing."""
