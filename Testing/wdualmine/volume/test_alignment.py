@@ -49,3 +49,10 @@ def test_a_big_volume_is_checked_on_a_sub_grid(phantom, monkeypatch):
     a, b = two_modalities(phantom)
     result = check_alignment(a, b, (2.0, 2.0, 2.0), Window(0.0, 4000.0), Window(0.0, 800.0))
     assert seen and max(seen) <= 4 * 2_000 * 1.5 and not result.misaligned
+
+
+def test_a_constant_volume_is_not_called_misaligned(phantom):
+    # the constant image has its own warning; "misaligned" on top of it would send the user the wrong way
+    a, b = two_modalities(phantom)
+    result = check_alignment(np.full_like(a, 7.0), b, (2.0, 2.0, 2.0), Window(0.0, 4000.0), Window(0.0, 800.0))
+    assert not result.misaligned and "cannot be checked" in result.message

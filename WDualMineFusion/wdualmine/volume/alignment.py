@@ -84,8 +84,10 @@ def check_alignment(
         values = volume[np.ix_(*index)]
         return window.apply(values) if window is not None else values
 
-    a_sample = sampled(a, window_a)
-    nmi = normalised_mutual_information(a_sample, sampled(b, window_b))
+    a_sample, b_sample = sampled(a, window_a), sampled(b, window_b)
+    if not (np.ptp(a_sample) > 0 and np.ptp(b_sample) > 0):  # a constant (or blank) volume: its own warning says so
+        return AlignmentCheck(1.0, 1.0, 0.0, False, "the alignment cannot be checked: one of the volumes is constant in its window")
+    nmi = normalised_mutual_information(a_sample, b_sample)
     shifted = []
     for axis in range(3):
         voxels = max(1, int(round(SHIFT_MM / max(spacing_kji[axis], 1e-6))))
